@@ -1,0 +1,77 @@
+"""``python -m cxr_tf.build_records``: a dataset's label files and images -> sharded TFRecords.
+
+Examples:
+    python -m cxr_tf.build_records --dataset nih --labels Data_Entry_2017_v2020.csv \\
+        --images /data/nih --bbox BBox_List_2017.csv --split multilabel --out records/nih
+    python -m cxr_tf.build_records --dataset kermany --images /data/chest_xray --classes 3 \\
+        --out records/kermany3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Sequence
+
+from cxr_tf import cli, config, imaging
+from cxr_tf.datasets.source import SourceConfig
+from cxr_tf.errors import UserError
+
+
+@dataclasses.dataclass(kw_only=True)
+class BuildConfig(SourceConfig):
+    """Flags of build_records: the adapter and split flags plus how records are stored."""
+
+    out: str = config.required("output directory (local path or gs://, s3:// URL)")
+    image_size: int = config.option(256, "stored image side, pixels (train at this size or crop below it)")
+    resize: str = config.option("pad", "pad: keep aspect ratio, black borders; squash: stretch; "
+                                       "crop: centre crop", choices=["pad", "squash", "crop"])
+    encoding: str = config.option("png", "png (lossless) or jpeg (quality 95, ~4x smaller)",
+                                  choices=["png", "jpeg"])
+    shard_mb: float = config.option(100.0, "target shard size in megabytes")
+    workers: int = config.option(0, "decoding processes; 0 = one per CPU core")
+    limit: int | None = config.option(None, "use only the first N manifest rows (quick trials)")
+    strict: bool = config.option(False, "stop at the first unusable row or image instead of skipping it")
+    overwrite: bool = config.option(False, "replace a different earlier build in --out")
+
+
+def main(argv: Sequence[str]) -> int:
+    cfg = config.parse(BuildConfig, argv, prog="python -m cxr_tf.build_records",
+                       description="Build sharded TFRecords from a chest X-ray dataset.")
+    if cfg.image_size < imaging.MIN_SIDE:
+        raise UserError(f"--image-size {cfg.image_size}: must be at least {imaging.MIN_SIDE}")
+    if cfg.shard_mb <= 0 or cfg.workers < 0 or (cfg.limit is not None and cfg.limit < 1):
+        raise UserError("--shard-mb must be > 0, --workers >= 0 and --limit >= 1")
+
+    from cxr_tf import splits
+    from cxr_tf.datasets import DATASETS
+    from cxr_tf.records import build
+
+    manifest = DATASETS.get(cfg.dataset)(cfg)
+    if cfg.limit is not None:
+        manifest.frame = manifest.frame.head(cfg.limit).reset_index(drop=True)
+    manifest = splits.assign_splits(manifest, cfg.split or "auto", val=cfg.val, test=cfg.test,
+                                    seed=cfg.seed, classes=cfg.split_classes)
+    options = build.RecordOptions(image_size=cfg.image_size, resize=cfg.resize, encoding=cfg.encoding,
+                                  shard_mb=cfg.shard_mb, seed=cfg.seed)
+    content = build.build_records(
+        manifest, cfg.out, options,
+        workers=cfg.workers or os.cpu_count() or 1,
+        strict=cfg.strict, overwrite=cfg.overwrite, build_args=config.to_dict(cfg),
+    )
+    print(splits.format_split_table(manifest))
+    shards = sum(len(s["shards"]) for s in content["splits"].values())
+    examples = sum(s["examples"] for s in content["splits"].values())
+    skipped = content["skipped"]["total"]
+    print(f"wrote {examples} records in {shards} shards to {cfg.out}; {skipped} skipped"
+          + (f" (listed in {cfg.out}/skipped.csv)" if skipped else ""))
+    return 0
+
+
+def console() -> None:
+    sys.exit(cli.run(main))
+
+
+if __name__ == "__main__":
+    console()

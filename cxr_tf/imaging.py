@@ -1,0 +1,212 @@
+"""The one image-decoding module: any radiograph file -> 8-bit gray, used by build_records and predict.
+
+Conversion (documented once, applied everywhere):
+
+* PNG / JPEG (and anything else OpenCV reads) are decoded with ``cv2.imdecode(IMREAD_UNCHANGED)``.
+* DICOM (``.dcm`` or the ``DICM`` preamble): modality LUT (rescale slope/intercept), then the VOI LUT or
+  window centre/width stored in the file, then MONOCHROME1 is inverted so that dense (bone) is bright
+  as in MONOCHROME2; multi-frame files use frame 0.
+* Colour: RGB/BGR -> gray with ITU-R BT.601 luma weights (``cv2.cvtColor``); an alpha channel is
+  dropped (radiographs saved as RGBA carry a constant alpha).
+* More than 8 bits (16-bit PNG, DICOM): linear map of the image's own [min, max] to [0, 255]. Detectors
+  store 10-16 significant bits in 16-bit words, so dividing by 257 would leave most images dark; the
+  min-max map is what torchxrayvision and most CXR loaders do.
+
+The pixel count is checked from the file header before any pixel is decoded, so a decompression bomb
+(a small file declaring an enormous image) is refused without allocating it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+# 8192 x 8192: four times the largest CXR detectors (~4300 px a side) and far below what would
+# exhaust a worker's memory (64 Mpx x 2 bytes = 128 MB).
+MAX_PIXELS = 8192 * 8192
+# Below this a file cannot hold a radiograph worth learning from (and 1-px "images" are usually
+# placeholders written by broken exports).
+MIN_SIDE = 16
+
+ResizeMode = Literal["squash", "pad", "crop"]
+Encoding = Literal["png", "jpeg"]
+JPEG_QUALITY = 95
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as an image; ``str(err)`` is the reason shown in skipped.csv."""
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Maps source pixels to stored-image pixels: ``x' = x * sx + dx``, ``y' = y * sy + dy``."""
+
+    sx: float
+    sy: float
+    dx: float
+    dy: float
+
+    def box(self, x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
+        """A source ``x, y, w, h`` box as stored-image ``xmin, ymin, xmax, ymax``."""
+        return (x * self.sx + self.dx, y * self.sy + self.dy,
+                (x + w) * self.sx + self.dx, (y + h) * self.sy + self.dy)
+
+
+def is_dicom(data: bytes, name: str = "") -> bool:
+    """True for DICOM files (the ``DICM`` magic at byte 128, or a ``.dcm`` name)."""
+    return data[128:132] == b"DICM" or name.lower().endswith(".dcm")
+
+
+def decode_gray8(data: bytes, name: str = "") -> np.ndarray:
+    """Decode an encoded image to 8-bit gray.
+
+    Args:
+        data: the file's bytes (PNG, JPEG, DICOM, or another format OpenCV reads).
+        name: file name, used only to recognise DICOM files without a preamble.
+
+    Returns:
+        uint8 array [H, W], 0 black ... 255 white, dense tissue bright.
+
+    Raises:
+        ImageError: empty, not an image, truncated, corrupt, too large or too small.
+    """
+    if not data:
+        raise ImageError("empty file")
+    if is_dicom(data, name):
+        pixels = _decode_dicom(data)
+    else:
+        _check_header(data)
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            raise ImageError("corrupt image (decoder failed)")
+    return to_gray8(pixels)
+
+
+def _check_header(data: bytes) -> None:
+    """Refuse non-images, truncated JPEGs and oversized images from the header alone."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as header:  # lazy: reads the header only
+                width, height = header.size
+                fmt = header.format
+    except UnidentifiedImageError:
+        raise ImageError("not an image (unrecognised format)") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"image too large (over {MAX_PIXELS} pixels)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"corrupt image header ({err})") from None
+    _check_size(width, height)
+    # libjpeg decodes a truncated JPEG into a grey-padded image with only a warning, so the end
+    # marker is checked here; PNG truncation makes cv2.imdecode fail by itself.
+    if fmt == "JPEG" and b"\xff\xd9" not in data[-64:].rstrip(b"\x00"):
+        raise ImageError("truncated image (JPEG end marker missing)")
+
+
+def _check_size(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"image too large ({width}x{height} exceeds {MAX_PIXELS} pixels)")
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"image too small ({width}x{height}; at least {MIN_SIDE} px a side)")
+
+
+def _decode_dicom(data: bytes) -> np.ndarray:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        _check_size(int(ds.Columns), int(ds.Rows))
+        pixels = ds.pixel_array
+    except ImageError:
+        raise
+    except (InvalidDicomError, AttributeError, KeyError) as err:
+        raise ImageError(f"not a usable DICOM image ({err})") from None
+    except (RuntimeError, NotImplementedError) as err:
+        # Compressed transfer syntaxes need optional pixel handlers (pylibjpeg, gdcm).
+        raise ImageError(f"DICOM pixel data not decodable ({err}); pip install pylibjpeg") from None
+    except (ValueError, EOFError, OSError) as err:
+        raise ImageError(f"corrupt DICOM ({err})") from None
+    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+        pixels = pixels[0]
+    if pixels.ndim == 3:  # colour DICOM (rare): luma only
+        return to_gray8(pixels[..., ::-1] if pixels.shape[-1] == 3 else pixels)
+    pixels = apply_voi_lut(apply_modality_lut(pixels, ds), ds).astype(np.float64)
+    if getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1":
+        pixels = pixels.max() - pixels
+    return _stretch_to_uint8(pixels)
+
+
+def to_gray8(pixels: np.ndarray) -> np.ndarray:
+    """Any decoded array ([H,W], [H,W,C] BGR/BGRA/gray+alpha; 8/16-bit int or float) -> uint8 [H,W]."""
+    if pixels.ndim == 3:
+        channels = pixels.shape[2]
+        if channels == 1 or channels == 2:  # gray, gray + alpha
+            pixels = pixels[..., 0]
+        else:
+            pixels = cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_BGR2GRAY)
+    if pixels.ndim != 2:
+        raise ImageError(f"unsupported image layout {pixels.shape}")
+    if pixels.dtype == np.uint8:
+        return pixels
+    return _stretch_to_uint8(pixels.astype(np.float64))
+
+
+def _stretch_to_uint8(pixels: np.ndarray) -> np.ndarray:
+    low, high = float(pixels.min()), float(pixels.max())
+    if high <= low:
+        return np.zeros(pixels.shape, np.uint8)
+    return np.round((pixels - low) * (255.0 / (high - low))).astype(np.uint8)
+
+
+def resize(image: np.ndarray, size: int, mode: ResizeMode) -> tuple[np.ndarray, Transform]:
+    """Resize a gray image to ``size`` x ``size``.
+
+    Args:
+        image: uint8 [H, W].
+        size: output side in pixels.
+        mode: ``squash`` (stretch both axes; aspect ratio lost), ``pad`` (fit the longer side,
+            centre, pad with black; geometry such as the cardiothoracic ratio kept), ``crop`` (fit the
+            shorter side, centre crop; edges lost).
+
+    Returns:
+        (uint8 [size, size], the ``Transform`` from source to stored pixels, for boxes).
+    """
+    height, width = image.shape
+    if mode == "squash":
+        return _scale(image, size, size), Transform(size / width, size / height, 0.0, 0.0)
+    scale = (min if mode == "pad" else max)(size / width, size / height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    scaled = _scale(image, new_w, new_h)
+    if mode == "pad":
+        dx, dy = (size - new_w) // 2, (size - new_h) // 2
+        out = np.zeros((size, size), np.uint8)
+        out[dy:dy + new_h, dx:dx + new_w] = scaled
+        return out, Transform(scale, scale, float(dx), float(dy))
+    if mode == "crop":
+        dx, dy = (new_w - size) // 2, (new_h - size) // 2
+        return np.ascontiguousarray(scaled[dy:dy + size, dx:dx + size]), Transform(scale, scale, float(-dx), float(-dy))
+    raise ValueError(f"resize mode {mode!r} is not squash, pad or crop")
+
+
+def _scale(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    # INTER_AREA averages when shrinking (no aliasing of rib edges and noise); it equals
+    # bilinear when enlarging.
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def encode(image: np.ndarray, encoding: Encoding) -> bytes:
+    """uint8 [H, W] -> PNG (lossless) or JPEG (quality 95) bytes."""
+    ext, params = {"png": (".png", []), "jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])}[encoding]
+    ok, buf = cv2.imencode(ext, image, params)
+    if not ok:
+        raise ImageError(f"{encoding} encoding failed")
+    return buf.tobytes()

@@ -1,0 +1,1 @@
+"""Sharded TFRecords: one ``tf.train.Example`` per image plus ``dataset.json``."""
