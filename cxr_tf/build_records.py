@@ -34,6 +34,10 @@ class BuildConfig(SourceConfig):
     limit: int | None = config.option(None, "use only the first N manifest rows (quick trials)")
     strict: bool = config.option(False, "stop at the first unusable row or image instead of skipping it")
     overwrite: bool = config.option(False, "replace a different earlier build in --out")
+    runner: str = config.option("local", "local: a process pool on this machine; beam: an Apache Beam "
+                                         "pipeline (pip install -e .[beam])", choices=["local", "beam"])
+    beam_option: list[str] = config.option([], "a Beam pipeline flag passed through untouched, e.g. "
+                                               "--beam-option=--runner=FlinkRunner (repeatable)")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -55,11 +59,12 @@ def main(argv: Sequence[str]) -> int:
                                     seed=cfg.seed, classes=cfg.split_classes)
     options = build.RecordOptions(image_size=cfg.image_size, resize=cfg.resize, encoding=cfg.encoding,
                                   shard_mb=cfg.shard_mb, seed=cfg.seed)
-    content = build.build_records(
-        manifest, cfg.out, options,
-        workers=cfg.workers or os.cpu_count() or 1,
-        strict=cfg.strict, overwrite=cfg.overwrite, build_args=config.to_dict(cfg),
-    )
+    common = dict(strict=cfg.strict, overwrite=cfg.overwrite, build_args=config.to_dict(cfg))
+    if cfg.runner == "beam":
+        content = _beam().build_records_beam(manifest, cfg.out, options, beam_options=cfg.beam_option, **common)
+    else:
+        content = build.build_records(manifest, cfg.out, options, workers=cfg.workers or os.cpu_count() or 1,
+                                      **common)
     print(splits.format_split_table(manifest))
     shards = sum(len(s["shards"]) for s in content["splits"].values())
     examples = sum(s["examples"] for s in content["splits"].values())
@@ -67,6 +72,16 @@ def main(argv: Sequence[str]) -> int:
     print(f"wrote {examples} records in {shards} shards to {cfg.out}; {skipped} skipped"
           + (f" (listed in {cfg.out}/skipped.csv)" if skipped else ""))
     return 0
+
+
+def _beam():
+    try:
+        from cxr_tf.records import beam
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("apache_beam"):
+            raise UserError("--runner beam needs Apache Beam: pip install -e .[beam]") from None
+        raise
+    return beam
 
 
 def console() -> None:

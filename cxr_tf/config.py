@@ -61,7 +61,7 @@ def _add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(tp) is list:
             (item,) = typing.get_args(tp)
-            kwargs.update(nargs="+", type=item)
+            kwargs.update(nargs="+", type=item, action="extend")  # repeated flags accumulate
         else:
             kwargs["type"] = tp
         if f.metadata.get("choices"):

@@ -12,7 +12,7 @@ import pytest
 from cxr_tf import imaging, labels
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
-from cxr_tf.records import build, features, info
+from cxr_tf.records import build, features, info, output
 from tests import image_factory as make
 
 CLASSES = ["Cardiomegaly", "Effusion"]
@@ -49,7 +49,7 @@ def good_images(root: Path, n: int) -> list[str]:
 
 def all_records(out: Path, content: dict) -> list[dict]:
     paths = [str(out / s["file"]) for split in content["splits"].values() for s in split["shards"]]
-    return list(build.read_records(paths, len(content["classes"])))
+    return list(output.read_records(paths, len(content["classes"])))
 
 
 def test_records_round_trip_pixels_labels_and_metadata(tmp_path):

@@ -15,28 +15,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import math
 import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
-from cxr_tf import __version__, imaging, labels, reporting
+from cxr_tf import imaging, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.datasets.paths import UnsafePath, resolve
 from cxr_tf.errors import DataError, UserError
-from cxr_tf.records import features, info
+from cxr_tf.records import features, output
 
 log = reporting.logger("records")
-
-BUILD_DIR = ".build"
-FINGERPRINT = "fingerprint.json"
-PARTIAL = ".partial"
 # Bytes per stored pixel, measured on NIH-like 8-bit radiographs (PNG level 1, JPEG q95), used only
 # to pick a shard count near --shard-mb before anything is encoded.
 BYTES_PER_PIXEL = {"png": 0.6, "jpeg": 0.15}
@@ -164,6 +159,43 @@ def fingerprint(manifest: mf.Manifest, options: RecordOptions) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a build will write: its identity, one task per manifest row and the shards' rows.
+
+    ``shards`` maps each split to ``(shard file name, row positions)`` in shard order.
+    """
+
+    key: str
+    tasks: list[ImageTask]
+    shards: dict[str, list[tuple[str, np.ndarray]]]
+
+    def todo(self, out: str) -> list[tuple[str, list[ImageTask]]]:
+        """Shards without a finished sidecar in ``out``, with their tasks in record order."""
+        return [(name, [self.tasks[r] for r in rows])
+                for pieces in self.shards.values() for name, rows in pieces
+                if output.read_sidecar(out, name) is None]
+
+    def entries(self, out: str) -> dict[str, list[dict]]:
+        """Sidecar entries of every shard, per split (all shards must be finished)."""
+        return {split: [output.read_sidecar(out, name) for name, _ in pieces]
+                for split, pieces in self.shards.items()}
+
+
+def plan_build(manifest: mf.Manifest, options: RecordOptions, *, strict: bool) -> BuildPlan:
+    """Check ``manifest`` and plan its records (no files touched)."""
+    if manifest.image_root is None:
+        raise UserError("building records needs the images: pass --images DIR")
+    if mf.SPLIT not in manifest.frame.columns:
+        raise ValueError("manifest has no split column; assign splits first")
+    if strict and len(manifest.skipped):
+        first = manifest.skipped.iloc[0]
+        raise DataError(f"{first['path']}: {first['reason']} (--strict)")
+    shards = {split: [(shard_name(split, i, len(pieces)), rows) for i, rows in enumerate(pieces)]
+              for split, pieces in plan_shards(manifest.frame, options).items()}
+    return BuildPlan(fingerprint(manifest, options), tasks_from_manifest(manifest), shards)
+
+
 def build_records(
     manifest: mf.Manifest,
     out: str,
@@ -188,38 +220,17 @@ def build_records(
     Returns:
         The content of the written ``dataset.json``.
     """
-    import tensorflow as tf
-
-    if manifest.image_root is None:
-        raise UserError("building records needs the images: pass --images DIR")
-    if mf.SPLIT not in manifest.frame.columns:
-        raise ValueError("manifest has no split column; assign splits first")
-    if strict and len(manifest.skipped):
-        first = manifest.skipped.iloc[0]
-        raise DataError(f"{first['path']}: {first['reason']} (--strict)")
-
-    key = fingerprint(manifest, options)
-    done = _prepare_out(tf, out, key, overwrite)
+    plan = plan_build(manifest, options, strict=strict)
+    done = output.prepare(out, plan.key, overwrite)
     if done is not None:
         log.info("%s already holds this build; nothing to do", out)
         return done
-
-    tasks = tasks_from_manifest(manifest)
-    plan = plan_shards(manifest.frame, options)
-    shards: dict[str, list[dict]] = {}
-    skipped: list[Skipped] = []
     with _Decoder(manifest.image_root, options, workers) as decode:
-        for split, pieces in plan.items():
-            shards[split] = []
-            for i, rows in enumerate(pieces):
-                name = shard_name(split, i, len(pieces))
-                entry = _read_sidecar(tf, out, name)
-                if entry is None:
-                    entry = _write_shard(tf, out, name, [tasks[r] for r in rows], decode, strict)
-                shards[split].append({k: entry[k] for k in ("file", "records", "sha256")})
-                skipped.extend(Skipped(p, r) for p, r in entry["skipped"])
-
-    return _finish(tf, out, manifest, options, shards, skipped, key, build_args or {})
+        for name, tasks in plan.todo(out):
+            results = reporting.progress(decode(tasks), total=len(tasks), desc=name, unit="img")
+            output.write_shard(out, name, results, strict)
+    return output.finish(out, manifest, dataclasses.asdict(options), plan.key, plan.entries(out),
+                         build_args or {})
 
 
 class _Decoder:
@@ -241,9 +252,13 @@ class _Decoder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            self.pool.terminate() if exc[0] else self.pool.close()
-            self.pool.join()
+        if self.pool is None:
+            return
+        if exc[0] is None:
+            self.pool.close()
+        else:  # interrupted: do not wait for queued images
+            self.pool.terminate()
+        self.pool.join()
 
     def __call__(self, tasks: list[ImageTask]) -> Iterator[features.Record | Skipped]:
         if self.pool is None:
@@ -266,121 +281,3 @@ def _worker_make_record(task: ImageTask) -> features.Record | Skipped:
     return make_record(task, *_WORKER_ARGS)
 
 
-def _write_shard(tf: Any, out: str, name: str, tasks: list[ImageTask], decode: _Decoder,
-                 strict: bool) -> dict:
-    final, partial = info.join(out, name), info.join(out, name + PARTIAL)
-    skipped: list[list[str]] = []
-    records = 0
-    with tf.io.TFRecordWriter(partial) as writer:
-        for result in reporting.progress(decode(tasks), total=len(tasks), desc=name, unit="img"):
-            if isinstance(result, Skipped):
-                if strict:
-                    raise DataError(f"{result.path}: {result.reason} (--strict)")
-                skipped.append([result.path, result.reason])
-                continue
-            writer.write(features.serialize(result))
-            records += 1
-    tf.io.gfile.rename(partial, final, overwrite=True)
-    entry = {"file": name, "records": records, "sha256": _sha256(tf, final), "skipped": skipped}
-    _atomic_write(tf, info.join(info.join(out, BUILD_DIR), name + ".json"), json.dumps(entry))
-    log.info("%s: %d records, %d skipped", name, records, len(skipped))
-    return entry
-
-
-def _read_sidecar(tf: Any, out: str, name: str) -> dict | None:
-    path = info.join(info.join(out, BUILD_DIR), name + ".json")
-    if not (tf.io.gfile.exists(path) and tf.io.gfile.exists(info.join(out, name))):
-        return None
-    with tf.io.gfile.GFile(path, "r") as fh:
-        return json.load(fh)
-
-
-def _prepare_out(tf: Any, out: str, key: str, overwrite: bool) -> dict | None:
-    """Make ``out`` ready; returns the existing dataset.json when this exact build is complete."""
-    stamp = info.join(info.join(out, BUILD_DIR), FINGERPRINT)
-    if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out):
-        previous = None
-        if tf.io.gfile.exists(stamp):
-            with tf.io.gfile.GFile(stamp, "r") as fh:
-                previous = json.load(fh)["fingerprint"]
-        if previous == key:
-            if tf.io.gfile.exists(info.join(out, info.FILENAME)):
-                return info.load(out)
-            return None  # resume
-        if not overwrite:
-            what = "records built with other arguments" if previous else "files that are not a cxr_tf build"
-            raise UserError(f"--out {out} holds {what}; pass --overwrite to replace them or choose another --out")
-        tf.io.gfile.rmtree(out)
-    tf.io.gfile.makedirs(info.join(out, BUILD_DIR))
-    _atomic_write(tf, stamp, json.dumps({"fingerprint": key}))
-    return None
-
-
-def _finish(tf: Any, out: str, manifest: mf.Manifest, options: RecordOptions,
-            shards: dict[str, list[dict]], skipped: list[Skipped], key: str,
-            build_args: dict[str, Any]) -> dict[str, Any]:
-    bad = pd.DataFrame([dataclasses.asdict(s) for s in skipped], columns=list(mf.SKIPPED_COLUMNS))
-    bad = pd.concat([manifest.skipped[list(mf.SKIPPED_COLUMNS)], bad], ignore_index=True)
-    bad = bad.sort_values(["path", "reason"], kind="stable").reset_index(drop=True)
-    kept = manifest.frame[~manifest.frame[mf.PATH].isin(set(s.path for s in skipped))]
-    splits = {}
-    for split, entries in shards.items():
-        rows = kept[kept[mf.SPLIT] == split]
-        splits[split] = {
-            "examples": int(sum(e["records"] for e in entries)),
-            "patients": int(rows[mf.PATIENT].nunique()),
-            "counts": mf.state_counts(rows, manifest.classes),
-            "shards": entries,
-        }
-    content = {
-        "format": info.FORMAT,
-        "dataset": manifest.dataset,
-        "task": manifest.task,
-        "classes": list(manifest.classes),
-        "label_tree": dict(manifest.label_tree),
-        "state_codes": {name: code for code, name in labels.STATE_NAMES.items()},
-        "image_size": options.image_size,
-        "resize": options.resize,
-        "encoding": options.encoding,
-        "splits": splits,
-        "skipped": {"total": int(len(bad)),
-                    "by_reason": {str(k): int(v) for k, v in bad["reason"].value_counts().sort_index().items()}},
-        "build_args": build_args,
-        "fingerprint": key,
-        "cxr_tf_version": __version__,
-    }
-    _atomic_write(tf, info.join(out, "manifest.csv"), _csv(kept))
-    _atomic_write(tf, info.join(out, "skipped.csv"), _csv(bad))
-    _atomic_write(tf, info.join(out, info.FILENAME), json.dumps(content, indent=2))  # last: marks completion
-    return content
-
-
-def _csv(frame: pd.DataFrame) -> str:
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return buffer.getvalue()
-
-
-def _atomic_write(tf: Any, path: str, text: str) -> None:
-    with tf.io.gfile.GFile(path + PARTIAL, "w") as fh:
-        fh.write(text)
-    tf.io.gfile.rename(path + PARTIAL, path, overwrite=True)
-
-
-def _sha256(tf: Any, path: str) -> str:
-    digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_records(paths: Iterable[str], num_classes: int) -> Iterator[dict[str, Any]]:
-    """Decode records back to numpy (tests, inspection): one dict of features per record."""
-    import tensorflow as tf
-
-    spec = features.feature_spec(num_classes)
-    for raw in tf.data.TFRecordDataset(list(paths)):
-        example = tf.io.parse_single_example(raw, spec)
-        yield {k: (tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v).numpy()
-               for k, v in example.items()}

@@ -97,7 +97,9 @@ def serialize(record: Record) -> bytes:
     for column, key in enumerate(BOX_COORD_KEYS, start=1):
         features[key] = f([box[column] for box in boxes])
     example = tf.train.Example(features=tf.train.Features(feature=features))
-    return example.SerializeToString()
+    # deterministic: map entries sorted by key, so shards are byte-identical whatever process
+    # (and hash seed) serialised them.
+    return example.SerializeToString(deterministic=True)
 
 
 def feature_spec(num_classes: int) -> dict:
