@@ -1,0 +1,1 @@
+"""Evaluation: metrics with patient-level bootstrap confidence intervals, reports, explanations."""

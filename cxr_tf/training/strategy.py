@@ -1,0 +1,119 @@
+"""Distribution strategies: one device, MirroredStrategy over local devices, MultiWorkerMirrored via TF_CONFIG.
+
+``--devices cpu:N`` splits the host CPU into N logical devices, so MirroredStrategy (and every code path
+that depends on more than one replica) runs on any laptop and in CI. Logical devices can only be set
+before TensorFlow initialises its runtime, so ``configure_devices`` must run before any op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable
+
+from cxr_tf.errors import UserError
+
+STRATEGY_NAMES = ("auto", "mirrored", "multiworker", "one_device")
+
+
+def parse_devices(spec: str) -> tuple[str, int]:
+    """``"cpu:2"`` -> ``("CPU", 2)``; ``""`` -> ``("", 0)`` (use the physical devices as they are)."""
+    if not spec:
+        return "", 0
+    kind, _, count = spec.partition(":")
+    if kind.lower() not in ("cpu", "gpu") or not count.isdigit() or int(count) < 1:
+        raise UserError(f"--devices {spec!r}: expected cpu:N or gpu:N with N >= 1, e.g. cpu:2")
+    return kind.upper(), int(count)
+
+
+def configure_devices(spec: str) -> None:
+    """Split the first physical CPU (or GPU) into N logical devices; ``""`` leaves devices alone.
+
+    Raises:
+        UserError: malformed spec, or TensorFlow already initialised (logical devices are fixed then).
+    """
+    kind, count = parse_devices(spec)
+    if not count:
+        return
+    import tensorflow as tf
+
+    physical = tf.config.list_physical_devices(kind)
+    if not physical:
+        raise UserError(f"--devices {spec}: this machine has no {kind}")
+    config = [tf.config.LogicalDeviceConfiguration(**({"memory_limit": 1024} if kind == "GPU" else {}))
+              for _ in range(count)]
+    try:
+        tf.config.set_logical_device_configuration(physical[0], config)
+    except RuntimeError:
+        raise UserError(f"--devices {spec}: TensorFlow was initialised already; set devices first") from None
+
+
+def _one_device() -> Any:
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def _mirrored() -> Any:
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def _multiworker() -> Any:
+    import tensorflow as tf
+
+    if "TF_CONFIG" not in os.environ:
+        raise UserError("--strategy multiworker needs the TF_CONFIG environment variable "
+                        "(cluster and task of this worker; see README, 'Several machines')")
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except json.JSONDecodeError as err:
+        raise UserError(f"TF_CONFIG is not valid JSON ({err})") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _auto() -> Any:
+    import tensorflow as tf
+
+    if "TF_CONFIG" in os.environ:
+        return _multiworker()
+    replicas = len(tf.config.list_logical_devices("GPU")) or len(tf.config.list_logical_devices("CPU"))
+    # MirroredStrategy whenever there is more than one device to mirror over (GPUs, or logical CPUs
+    # from --devices); one device otherwise, which avoids all-reduce overhead.
+    return _mirrored() if tf.config.list_logical_devices("GPU") or replicas > 1 else _one_device()
+
+
+_FACTORIES: dict[str, Callable[[], Any]] = {
+    "auto": _auto, "mirrored": _mirrored, "multiworker": _multiworker, "one_device": _one_device,
+}
+
+
+def make_strategy(name: str = "auto") -> Any:
+    """A ``tf.distribute.Strategy`` by name.
+
+    ``auto``: MultiWorkerMirrored when ``TF_CONFIG`` is set, Mirrored when there are GPUs or several
+    logical CPUs, else one device. Build the model, optimizer and metrics inside ``strategy.scope()``;
+    the global batch is the per-replica batch x ``strategy.num_replicas_in_sync``.
+    """
+    if name not in _FACTORIES:
+        raise UserError(f"--strategy {name!r}: valid: {', '.join(STRATEGY_NAMES)}")
+    return _FACTORIES[name]()
+
+
+def set_mixed_precision(enabled: bool) -> str:
+    """Turn Keras mixed precision on (float16 on GPU, bfloat16 on CPU); returns the policy name.
+
+    Keras keeps the policy process-wide; a command sets it once, before building its model.
+    """
+    import keras
+    import tensorflow as tf
+
+    policy = "float32"
+    if enabled:
+        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
