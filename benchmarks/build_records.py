@@ -1,6 +1,6 @@
 """Benchmark build_records on generated 1024-px NIH-like PNGs; prints ratios measured in one run.
 
-    python benchmarks/build_records.py [--n 240] [--size 1024] [--stored 256]
+    python benchmarks/build_records.py [--n 1000] [--size 1024] [--stored 256]
 
 Reports, side by side on the same images:
   * speed-up of 2 decoding workers over 1 (goal >= 1.7x on 2 cores);
@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pandas as pd
+# Heavy imports live inside the functions: decoding workers re-import this __main__ module, and
+# pandas or TensorFlow there would be charged to the workers' start-up.
 
 
 def generate(out: Path, n: int, size: int) -> list[Path]:
@@ -29,6 +28,9 @@ def generate(out: Path, n: int, size: int) -> list[Path]:
 
 def bare(files: list[Path], stored: int) -> float:
     """Seconds for read + decode + resize + encode of every file, the floor of any build."""
+    import cv2
+    import numpy as np
+
     start = time.perf_counter()
     for file in files:
         image = cv2.imdecode(np.frombuffer(file.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
@@ -38,6 +40,8 @@ def bare(files: list[Path], stored: int) -> float:
 
 
 def build(root: Path, files: list[Path], stored: int, workers: int, out: Path) -> float:
+    import pandas as pd
+
     from cxr_tf.datasets import manifest as mf
     from cxr_tf.records import build as rb
 
@@ -53,7 +57,7 @@ def build(root: Path, files: list[Path], stored: int, workers: int, out: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=240)
+    parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--stored", type=int, default=256)
     args = parser.parse_args()

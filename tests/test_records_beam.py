@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cxr_tf.records import beam, build, output
+from cxr_tf.records import beam, build, encode, output
 from tests.test_records_build import OPTIONS, all_records, bad_inputs, good_images, manifest_of
 
 DIRECT = ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
@@ -48,7 +48,7 @@ def test_beam_build_resumes_finished_shards_and_writes_all_skipped_shards(tmp_pa
     name, tasks = plan.todo(str(tmp_path / "beam"))[0]
     assert name == first
     output.write_shard(str(tmp_path / "beam"), name,
-                       (build.make_record(t, root, OPTIONS) for t in tasks), strict=False)
+                       (encode.make_record(t, root, OPTIONS) for t in tasks), strict=False)
     mtime = (tmp_path / "beam" / first).stat().st_mtime_ns
 
     content = beam.build_records_beam(manifest, str(tmp_path / "beam"), OPTIONS,

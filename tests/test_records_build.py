@@ -12,7 +12,7 @@ import pytest
 from cxr_tf import imaging, labels
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
-from cxr_tf.records import build, features, info, output
+from cxr_tf.records import build, encode, features, info, output
 from tests import image_factory as make
 
 CLASSES = ["Cardiomegaly", "Effusion"]
@@ -166,7 +166,7 @@ def test_an_interrupted_build_resumes_from_finished_shards(tmp_path, monkeypatch
     manifest = manifest_of(root, good_images(root, 9))
     reference = build.build_records(manifest, str(tmp_path / "ref"), OPTIONS)
 
-    real = build.make_record
+    real = encode.make_record
     calls = {"n": 0}
 
     def dying(task, *args):
@@ -175,11 +175,11 @@ def test_an_interrupted_build_resumes_from_finished_shards(tmp_path, monkeypatch
             raise KeyboardInterrupt
         return real(task, *args)
 
-    monkeypatch.setattr(build, "make_record", dying)
+    monkeypatch.setattr(encode, "make_record", dying)
     with pytest.raises(KeyboardInterrupt):
         build.build_records(manifest, str(tmp_path / "out"), OPTIONS)
     assert not (tmp_path / "out" / info.FILENAME).exists()
-    monkeypatch.setattr(build, "make_record", real)
+    monkeypatch.setattr(encode, "make_record", real)
     finished_before = (tmp_path / "out" / reference["splits"]["train"]["shards"][0]["file"]).stat().st_mtime_ns
     resumed = build.build_records(manifest, str(tmp_path / "out"), OPTIONS)
     assert resumed["splits"] == reference["splits"]

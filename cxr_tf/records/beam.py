@@ -1,7 +1,7 @@
 """The records build as an Apache Beam pipeline, for datasets that outgrow one machine.
 
 Same plan, same per-image function and same shard writer as the local build (``build.plan_build``,
-``build.make_record``, ``output.write_shard``), so the output is identical to a local build of the
+``encode.make_record``, ``output.write_shard``), so the output is identical to a local build of the
 same arguments: the same shard files with the same records in the same order, the same
 ``dataset.json``. The manifest and split are computed once on the driver; Beam runs decoding and shard
 writing. Bad images leave the decoding step as a tagged side output and end up in the same
@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from cxr_tf import reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError
-from cxr_tf.records import build, output
+from cxr_tf.records import build, encode, output
 
 log = reporting.logger("records.beam")
 
@@ -95,8 +95,8 @@ class _Decode(beam.DoFn):
 
     def process(self, row: tuple) -> Iterator[Any]:
         name, position, task = row
-        result = build.make_record(task, self.root, self.options)
-        if isinstance(result, build.Skipped):
+        result = encode.make_record(task, self.root, self.options)
+        if isinstance(result, encode.Skipped):
             beam.metrics.Metrics.counter(NAMESPACE, f"skipped: {output.reason_category(result.reason)}").inc()
             yield beam.pvalue.TaggedOutput(SKIPPED, (name, (position, result)))
         else:
