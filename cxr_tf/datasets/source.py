@@ -1,0 +1,45 @@
+"""Flags shared by every command that reads a dataset: which adapter, where its files are, how to split.
+
+``python -m cxr_tf.manifest`` uses ``SourceConfig`` as it is; ``python -m cxr_tf.build_records``
+subclasses it and adds how records are stored. Field names are the flags (``label_sep`` is
+``--label-sep``) and the recipe keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cxr_tf.config import option, required
+
+SPLIT_METHODS = ("multilabel", "labelset", "source", "random", "auto")
+
+
+@dataclass
+class SourceConfig:
+    """Adapter and split flags.
+
+    Paths are as the user gave them; adapters check them and raise ``UserError`` naming the flag.
+    """
+
+    dataset: str = required("dataset adapter: nih, chexpert, kermany, covid_radiography or csv")
+    labels: Path | None = option(None, "label file (CSV, .csv.gz) or, for chexpert, the CheXpert-v1.0-small "
+                                       "folder; csv: omit for folder mode")
+    images: Path | None = option(None, "image root: the folder that the label file's paths are relative to "
+                                       "(nih: searched recursively for the file names)")
+    bbox: Path | None = option(None, "nih: BBox_List_2017.csv, joined as boxes")
+    views: str = option("all", "keep frontal views, lateral views or all (chexpert)",
+                        choices=["frontal", "lateral", "all"])
+    classes: int = option(2, "kermany: 2 (normal/pneumonia) or 3 (normal/bacteria/virus)", choices=[2, 3])
+    path_col: str | None = option(None, "csv: column holding the image path")
+    patient_col: str | None = option(None, "csv: column holding the patient id (default: the path)")
+    label_col: str | None = option(None, "csv: one column of --label-sep separated class names (multilabel)")
+    label_sep: str = option("|", "csv: separator inside --label-col")
+    class_cols: list[str] = option([], "csv: one column per class, values 1/0/-1/blank or true/false; "
+                                           "with --label-col, the class list (other names: skipped rows)")
+    split: str | None = option(None, "patient-level split method; auto = source when the dataset has an "
+                                     "official train/test split, else multilabel", choices=SPLIT_METHODS)
+    split_classes: list[str] = option([], "classes the stratification balances (default: all)")
+    val: float = option(0.1, "share of patients in the validation split, 0-1")
+    test: float = option(0.2, "share of patients in the test split, 0-1")
+    seed: int = option(0, "seed of the split (and of anything random)")
