@@ -4,7 +4,9 @@
 
 Reports, side by side on the same images:
   * speed-up of 2 decoding workers over 1 (goal >= 1.7x on 2 cores);
-  * per-image cost of a 1-worker build / bare read+decode+resize+encode in a loop (goal <= 1.25).
+  * per-image cost of a 1-worker build / bare read+decode+resize+encode in a loop (goal <= 1.25);
+  * with apache-beam installed, the same build on Beam's DirectRunner (multi-process mode, 2 workers)
+    next to the 2-worker process pool (no goal: the DirectRunner is for correctness, clusters for speed).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def bare(files: list[Path], stored: int) -> float:
     return time.perf_counter() - start
 
 
-def build(root: Path, files: list[Path], stored: int, workers: int, out: Path) -> float:
+def build(root: Path, files: list[Path], stored: int, workers: int, out: Path, beam: bool = False) -> float:
     import pandas as pd
 
     from cxr_tf.datasets import manifest as mf
@@ -50,8 +52,15 @@ def build(root: Path, files: list[Path], stored: int, workers: int, out: Path) -
                           mf.SOURCE_SPLIT: "", mf.BOXES: "[]", "Finding": pd.array([0] * len(rel), dtype="Int8"),
                           mf.SPLIT: "train"})
     manifest = mf.Manifest("bench", "multilabel", ["Finding"], frame, image_root=root)
+    options = rb.RecordOptions(image_size=stored)
     start = time.perf_counter()
-    rb.build_records(manifest, str(out), rb.RecordOptions(image_size=stored), workers=workers)
+    if beam:
+        from cxr_tf.records import beam as rbeam
+
+        rbeam.build_records_beam(manifest, str(out), options, beam_options=[
+            "--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"])
+    else:
+        rb.build_records(manifest, str(out), options, workers=workers)
     return time.perf_counter() - start
 
 
@@ -70,6 +79,7 @@ def main() -> None:
         t_bare = bare(files, args.stored)
         t_one = build(root, files, args.stored, 1, Path(tmp) / "w1")
         t_two = build(root, files, args.stored, 2, Path(tmp) / "w2")
+        t_beam = build(root, files, args.stored, 2, Path(tmp) / "beam", beam=True) if _has_beam() else None
     n = len(files)
     print(f"images: {n} x {args.size}px PNG -> {args.stored}px PNG records")
     print(f"bare decode+resize+encode : {n / t_bare:7.1f} img/s")
@@ -77,6 +87,15 @@ def main() -> None:
     print(f"build_records, 2 workers  : {n / t_two:7.1f} img/s")
     print(f"speed-up 2 workers / 1    : {t_one / t_two:5.2f}x  (goal >= 1.7)")
     print(f"per-image cost / bare     : {t_one / t_bare:5.2f}   (goal <= 1.25)")
+    if t_beam is not None:
+        print(f"Beam DirectRunner, 2 proc : {n / t_beam:7.1f} img/s")
+        print(f"DirectRunner / pool (2)   : {t_two / t_beam:5.2f}x  (throughput ratio; no goal)")
+
+
+def _has_beam() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("apache_beam") is not None
 
 
 if __name__ == "__main__":
