@@ -109,8 +109,11 @@ def test_strict_stops_at_the_first_bad_image_with_exit_1(phantoms, tmp_path, cap
 
 
 def test_beam_runner_without_apache_beam_is_one_clear_line(phantoms, tmp_path, capsys, monkeypatch):
+    import cxr_tf.records
+
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # as if not installed
     monkeypatch.delitem(sys.modules, "cxr_tf.records.beam", raising=False)
+    monkeypatch.delattr(cxr_tf.records, "beam", raising=False)
     assert build("--dataset", "csv", "--images", str(phantoms["folders"]), "--out", str(tmp_path / "r"),
                  "--runner", "beam") == 2
     assert "pip install -e .[beam]" in capsys.readouterr().err
