@@ -143,3 +143,14 @@ def test_a_killed_build_rerun_with_the_same_arguments_ends_with_the_same_records
     whole, resumed = (json.loads((p / info.FILENAME).read_text()) for p in (tmp_path / "whole", killed))
     assert resumed["splits"] == whole["splits"] and resumed["skipped"] == whole["skipped"]
     assert not list(killed.glob("*.partial"))
+
+
+def test_limit_and_jpeg_encoding_are_honoured(phantoms, tmp_path):
+    assert build("--dataset", "csv", "--images", str(phantoms["folders"]), "--limit", "12", "--encoding", "jpeg",
+                 "--resize", "squash", "--out", str(tmp_path / "r")) == 0
+    content = info.load(str(tmp_path / "r"))
+    assert sum(s["examples"] for s in content["splits"].values()) == 12
+    assert (content["encoding"], content["resize"]) == ("jpeg", "squash")
+    record = next(output.read_records(info.shard_paths(str(tmp_path / "r"), content, "train"),
+                                      len(content["classes"])))
+    assert record["image/format"] == b"jpeg" and record["image/encoded"][:2] == b"\xff\xd8"

@@ -27,3 +27,9 @@ def test_sample_manifests_are_what_the_adapters_produce(fixtures, name, labels):
     assert 15 <= len(sample) <= 25
     expected = frame.set_index("path").loc[sample["path"]].reset_index()
     pd.testing.assert_frame_equal(sample, expected)
+
+
+def test_kermany_sample_manifest_is_what_the_adapter_makes_of_the_real_files(fixtures):
+    frame = DATASETS.get("kermany")(SourceConfig(dataset="kermany", images=fixtures / "kermany", classes=3)).frame
+    sample = read_manifest_csv(catalog.CATALOG_DIR / "samples" / "kermany.csv")
+    pd.testing.assert_frame_equal(sample, frame.reset_index(drop=True))
