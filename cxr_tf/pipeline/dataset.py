@@ -1,0 +1,225 @@
+"""``make_dataset``: a records directory -> a batched ``tf.data.Dataset`` ready for ``model.fit``.
+
+Stages (all pure TensorFlow ops, so the whole graph runs in the C++ tf.data runtime on every core):
+
+    shard files -> interleaved parallel reads -> [cache] -> [shuffle] -> parse + label policy
+    -> [balance] -> (+ per-example seed) -> decode, resize or random warp, noise,
+    photometric jitter + channels (one table lookup) (parallel map) -> batch -> prefetch
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import tensorflow as tf
+
+from cxr_tf import reporting
+from cxr_tf.errors import UserError
+from cxr_tf.pipeline import augment as augment_lib
+from cxr_tf.pipeline import balance as balance_lib
+from cxr_tf.pipeline import enhance as enhance_lib
+from cxr_tf.pipeline import label_policy, noise as noise_lib, parse
+from cxr_tf.records import info as records_info
+
+log = reporting.logger("pipeline")
+
+CHANNEL_MODES = ("enhance", "gray3", "gray1")
+SHUFFLE_BUFFER = 1024
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def select_classes(available: Sequence[str], wanted: Sequence[str] | None) -> list[int]:
+    """Indices of ``wanted`` among ``available`` (all when ``None``); an unknown name lists the valid ones."""
+    if wanted is None:
+        return list(range(len(available)))
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise UserError(f"classes: {', '.join(map(repr, unknown))} not in the records; "
+                        f"valid: {', '.join(available)}")
+    return [list(available).index(name) for name in wanted]
+
+
+def num_workers() -> int:
+    """Workers of a multi-worker job from ``TF_CONFIG`` (chief + workers), 1 outside one."""
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
+def shard_policy(num_files: int, workers: int, seeded: bool = False) -> tf.data.experimental.AutoShardPolicy:
+    """FILE sharding when every worker gets at least one file (no wasted reads), else DATA.
+
+    ``seeded`` pipelines (augmentation or noise) zip the examples with a ``Dataset.random`` stream of
+    per-example seeds, a second source that FILE sharding refuses ("Did not find a shardable source");
+    they shard by DATA when there is more than one worker, at the cost of every worker reading every file.
+    """
+    policy = tf.data.experimental.AutoShardPolicy
+    return policy.FILE if num_files >= workers and not (seeded and workers > 1) else policy.DATA
+
+
+def to_channels(image: tf.Tensor, mode: str, photometric: dict[str, tf.Tensor] | None = None) -> tf.Tensor:
+    """float32 ``[H, W, 1]`` 0-255 -> float32 ``[H, W, C]`` 0-255 for ``mode`` in ``CHANNEL_MODES``.
+
+    ``enhance`` (and any ``photometric`` jitter, ``augment.draw_photometric`` parameters) work on 8-bit
+    gray levels: the image is rounded, one histogram gives a 256-entry table per output channel (jitter
+    first, then identity / equalization / stretch of the jittered image), and one ``tf.gather`` applies
+    them all.
+    """
+    if photometric is None and mode != "enhance":
+        return image if mode == "gray1" else tf.tile(image, [1, 1, 3])
+    hist = enhance_lib.histogram(image)
+    levels = tf.cast(tf.clip_by_value(image[..., 0], 0.0, 255.0) + 0.5, tf.int32)
+    if photometric is None:
+        jittered = tf.range(256)
+    else:
+        jittered = tf.cast(tf.round(augment_lib.photometric_table(hist, **photometric)), tf.int32)
+    if mode == "enhance":
+        # Histogram of the jittered image, moved level by level, without another pass over the pixels.
+        moved = tf.math.unsorted_segment_sum(hist, jittered, 256)
+        tables = tf.gather(enhance_lib.channel_tables(moved), jittered)
+    else:
+        tables = tf.tile(tf.cast(jittered, tf.float32)[:, tf.newaxis], [1, 3 if mode == "gray3" else 1])
+    return tf.gather(tables, levels)
+
+
+def make_dataset(
+    records: str,
+    split: str,
+    *,
+    classes: Sequence[str] | None = None,
+    uncertainty: str = "ones",
+    blank: str = "zeros",
+    propagate_parents: str = "none",
+    image_size: int = 224,
+    channels: str = "enhance",
+    augment: bool = False,
+    noise: str | Sequence[str] | None = None,
+    balance: str = "none",
+    batch_size: int = 32,
+    shuffle: bool | None = None,
+    seed: int | None = None,
+    cache: bool | str = False,
+    deterministic: bool = False,
+    drop_remainder: bool = False,
+    shuffle_buffer: int = SHUFFLE_BUFFER,
+    augment_config: augment_lib.AugmentConfig = augment_lib.AugmentConfig(),
+    transform_all_splits: bool = False,
+) -> tf.data.Dataset:
+    """A batched dataset of one split of a records directory.
+
+    Args:
+        records: records directory (local path or ``gs://``/``s3://`` URL) holding ``dataset.json``.
+        split: split name in ``dataset.json`` (``train``, ``val``, ``test``...).
+        classes: subset of the dataset's classes, by name, in the output order; default all. For a
+            single-label task, examples of the other classes are dropped.
+        uncertainty: ``ones`` | ``zeros`` | ``ignore`` | ``multiclass`` (see ``label_policy``).
+            ``multiclass`` gives labels float32 ``[B, K, 3]`` one-hot over (negative, positive, uncertain).
+        blank: ``zeros`` | ``ignore``.
+        propagate_parents: ``none`` | ``positive`` | ``uncertain``: which child states make every
+            ancestor in ``dataset.json``'s label tree positive (before the uncertainty policy).
+        image_size: output side, pixels.
+        channels: ``enhance`` (image, equalized, stretched) | ``gray3`` (image x3) | ``gray1``.
+        augment: random warp and photometric jitter (``augment.py``), on the ``train`` split only
+            unless ``transform_all_splits``.
+        noise: a noise spec ``"poisson:0.05"`` or several, applied in order (``noise.py``), on the
+            ``train`` split only unless ``transform_all_splits``.
+        balance: ``none`` | ``oversample`` | ``undersample``, single-label tasks only.
+        batch_size: global batch size.
+        shuffle: shuffle files and examples; ``None`` means True for ``train``.
+        seed: seed of shuffling, balancing, augmentation and noise. With ``deterministic=True`` two
+            datasets built with the same seed yield the same batches; epochs still differ.
+        cache: ``True`` caches the serialized records in memory after the first epoch, a string caches
+            them in that file.
+        deterministic: keep element order fixed in parallel stages (costs some throughput).
+        drop_remainder: drop the last partial batch (static batch dimension, e.g. for TPUs).
+        shuffle_buffer: examples in the shuffle buffer.
+        augment_config: ranges of the augmentation.
+        transform_all_splits: apply ``augment`` and ``noise`` on every split (the evaluate command's
+            noise-robustness sweep, test-time augmentation).
+
+    Returns:
+        ``(images float32 [B, H, W, C] in 0-255, labels float32 [B, K] (or [B, K, 3]), weights float32
+        [B, K] in {0, 1})``. Multilabel weights are the loss mask of the policy; single-label tasks give
+        one-hot labels and weights of ones.
+    """
+    info = records_info.load(records)
+    paths = records_info.shard_paths(records, info, split)
+    available = info["classes"]
+    selected = select_classes(available, classes)
+    single_label = info["task"] == "multiclass"
+    if channels not in CHANNEL_MODES:
+        raise UserError(f"channels={channels!r} is not valid; choose one of {', '.join(CHANNEL_MODES)}")
+    label_policy.check_choice("propagate_parents", propagate_parents, label_policy.PROPAGATION_MODES)
+    label_policy.check_choice("uncertainty", uncertainty, label_policy.UNCERTAINTY_POLICIES)
+    label_policy.check_choice("blank", blank, label_policy.BLANK_POLICIES)
+    if single_label and uncertainty == "multiclass":
+        raise UserError(f"uncertainty='multiclass' needs a multilabel dataset; {records} is single-label")
+    if balance != "none" and not single_label:
+        raise UserError(f"balance={balance!r} needs a single-label dataset; {records} is multilabel "
+                        "(use a weighted loss instead)")
+    transform = split == "train" or transform_all_splits
+    shuffle = split == "train" if shuffle is None else shuffle
+    augment = augment and transform
+    specs = [noise] if isinstance(noise, str) else list(noise or [])
+    noises = [noise_lib.parse_noise(spec) for spec in specs] if transform else []
+    ancestors = label_policy.ancestor_matrix(available, info.get("label_tree", {}))
+    counts = [info["splits"][split]["counts"][available[c]]["positive"] for c in selected]
+
+    # Build-time Python control flow only: tf.data need not run autograph on these functions.
+    @tf.autograph.experimental.do_not_convert
+    def parse_and_label(serialized: tf.Tensor) -> dict:
+        element = parse.decode_example(serialized, len(available))
+        state = element.pop(parse.STATE)
+        if single_label:
+            label = tf.cast(tf.equal(tf.gather(state, selected), 1), tf.float32)
+            weight = tf.ones([len(selected)], tf.float32)
+        else:
+            state = label_policy.propagate(state, ancestors, propagate_parents)
+            label, weight = label_policy.apply_policy(tf.gather(state, selected), uncertainty, blank)
+        return {**element, "label": label, "weight": weight}
+
+    random = augment or bool(noises)
+
+    @tf.autograph.experimental.do_not_convert
+    def preprocess(element: dict, example_seed: tf.Tensor | None = None) -> tuple[tf.Tensor, ...]:
+        image = tf.cast(parse.decode_image(element[parse.IMAGE]), tf.float32)
+        seeds = tf.unstack(tf.random.experimental.stateless_split(example_seed, 2 + len(noises))) if random else []
+        if augment:
+            image = augment_lib.warp(image, image_size, **augment_lib.draw_warp(seeds[0], augment_config))
+        else:
+            image = tf.image.resize(image, [image_size, image_size])
+        for (name, level), noise_seed in zip(noises, seeds[2:]):
+            image = noise_lib.apply_noise(image, name, level, noise_seed)
+        photometric = augment_lib.draw_photometric(seeds[1], augment_config) if augment else None
+        image = to_channels(image, channels, photometric)
+        image.set_shape([image_size, image_size, 3 if channels != "gray1" else 1])
+        return image, element["label"], element["weight"]
+
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    if shuffle:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), 8),
+                          num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if cache:
+        ds = ds.cache("" if cache is True else cache)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(parse_and_label, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if single_label:
+        # Examples of unselected classes carry an all-zero one-hot row.
+        if len(selected) < len(available):
+            ds = ds.filter(tf.autograph.experimental.do_not_convert(
+                lambda element: tf.reduce_any(element["label"] > 0)))
+        ds = balance_lib.balance(ds, balance, counts, seed)
+    # One int64 [2] seed per example, drawn after shuffling and balancing so that an example's augmentation
+    # follows its position in the stream; rerandomised each epoch, identical for identical seeds.
+    if random:
+        ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2))
+    ds = ds.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.experimental_distribute.auto_shard_policy = shard_policy(len(paths), num_workers(), seeded=random)
+    log.debug("%s/%s: %d shards, classes %s", records, split, len(paths), [available[c] for c in selected])
+    return ds.with_options(options)
