@@ -58,13 +58,13 @@ def ancestor_matrix(classes: Sequence[str], label_tree: Mapping[str, str]) -> np
 
 
 def propagate(state: tf.Tensor, ancestors: np.ndarray, mode: str) -> tf.Tensor:
-    """Raw states int64 ``[K]`` with ancestors of triggering children set positive (``mode`` above)."""
+    """Raw states int64 ``[..., K]`` with ancestors of triggering children set positive (``mode`` above)."""
     if mode == "none" or not ancestors.any():
         return state
     trigger = tf.equal(state, states.POSITIVE)
     if mode == "uncertain":
         trigger = trigger | tf.equal(state, states.UNCERTAIN)
-    reached = tf.linalg.matvec(ancestors, tf.cast(trigger, tf.float32), transpose_a=True) > 0
+    reached = tf.tensordot(tf.cast(trigger, tf.float32), ancestors, axes=[[-1], [0]]) > 0
     return tf.where(reached, tf.constant(states.POSITIVE, state.dtype), state)
 
 
@@ -89,7 +89,7 @@ def policy_tables(uncertainty: str, blank: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def apply_policy(state: tf.Tensor, uncertainty: str, blank: str) -> tuple[tf.Tensor, tf.Tensor]:
-    """Raw states int64 ``[K]`` -> (labels float32 ``[K]`` or ``[K, 3]``, weights float32 ``[K]`` in {0, 1})."""
+    """Raw states int64 ``[..., K]`` -> (labels float32 ``[..., K]`` or ``[..., K, 3]``, weights ``[..., K]`` in {0, 1})."""
     label_table, weight_table = policy_tables(uncertainty, blank)
     row = tf.clip_by_value(state - states.BLANK, 0, 3)
     return tf.gather(tf.constant(label_table), row), tf.gather(tf.constant(weight_table), row)

@@ -1,0 +1,50 @@
+"""Per-class label counts of a split under a label policy, for class-weighted losses.
+
+``dataset.json`` counts raw states; a loss needs the positives and negatives the model will actually
+see, after parent propagation, U-Ones/U-Zeros/U-Ignore and the blank policy. One pass over the labels
+(images are not decoded) gives them exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from cxr_tf.pipeline import label_policy
+from cxr_tf.pipeline.dataset import select_classes
+from cxr_tf.records import features
+from cxr_tf.records import info as records_info
+
+BATCH = 4096
+
+
+def label_counts(records: str, split: str, *, classes: Sequence[str] | None = None, uncertainty: str = "ones",
+                 blank: str = "zeros", propagate_parents: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """(positives, negatives), float64 ``[K]`` each: label-weighted counts of ``split`` under the policy.
+
+    Masked labels (U-Ignore, ``blank="ignore"``) count in neither. For ``uncertainty="multiclass"`` a
+    label is positive when its state is positive (the uncertain state is its own class).
+    """
+    info = records_info.load(records)
+    available = info["classes"]
+    selected = select_classes(available, classes)
+    ancestors = label_policy.ancestor_matrix(available, info.get("label_tree", {}))
+    spec = {features.LABELS_KEY: tf.io.FixedLenFeature([len(available)], tf.int64)}
+
+    @tf.autograph.experimental.do_not_convert
+    def count(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        state = tf.io.parse_example(serialized, spec)[features.LABELS_KEY]
+        state = label_policy.propagate(state, ancestors, propagate_parents)
+        label, weight = label_policy.apply_policy(tf.gather(state, selected, axis=1), uncertainty, blank)
+        if uncertainty == "multiclass":
+            label = label[..., 1]
+        return tf.reduce_sum(label * weight, axis=0), tf.reduce_sum((1.0 - label) * weight, axis=0)
+
+    paths = records_info.shard_paths(records, info, split)
+    positives, negatives = np.zeros(len(selected)), np.zeros(len(selected))
+    for pos, neg in tf.data.TFRecordDataset(paths).batch(BATCH).map(count):
+        positives += pos.numpy()
+        negatives += neg.numpy()
+    return positives, negatives
