@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from cxr_tf import cli, config, reporting
+from cxr_tf.datasets import manifest as mf
 from cxr_tf.datasets.source import SourceConfig
 
 log = reporting.logger("manifest")
@@ -40,10 +41,9 @@ def main(argv: Sequence[str]) -> int:
 
     manifest = load_manifest(cfg)
     if len(manifest.skipped):
-        reasons = manifest.skipped["reason"].str.replace(r"^line \d+: ", "", regex=True)
         log.warning("%d row(s) skipped; first: %s %s", len(manifest.skipped),
                     manifest.skipped["path"].iloc[0], manifest.skipped["reason"].iloc[0])
-        log.info("skipped by reason: %s", reasons.str.split(r"[:(]").str[0].str.strip().value_counts().to_dict())
+        log.info("skipped by reason: %s", manifest.skipped["reason"].map(mf.reason_category).value_counts().to_dict())
     if cfg.out is not None:
         manifest.frame.to_csv(cfg.out, index=False)
         log.info("wrote %d rows to %s", len(manifest), cfg.out)

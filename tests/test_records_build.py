@@ -185,3 +185,13 @@ def test_an_interrupted_build_resumes_from_finished_shards(tmp_path, monkeypatch
     assert resumed["splits"] == reference["splits"]
     first_shard = tmp_path / "out" / reference["splits"]["train"]["shards"][0]["file"]
     assert first_shard.stat().st_mtime_ns == finished_before  # reused, not rewritten
+
+
+@pytest.mark.parametrize("reason, category", [
+    ("line 12: unknown finding 'Foo' (known: A, B)", "unknown finding 'Foo'"),
+    ("image too small (4x4; at least 16 px a side)", "image too small"),
+    ("missing file: not found under /data", "missing file"),
+    ("duplicate path", "duplicate path"),
+])
+def test_skips_are_counted_by_kind_without_row_numbers_or_details(reason, category):
+    assert mf.reason_category(reason) == category

@@ -21,6 +21,7 @@ escapes the image root) are not dropped silently: they go to ``skipped`` with a 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,16 @@ BASE_COLUMNS = (PATH, PATIENT, VIEW, PROJECTION, SOURCE_SPLIT, BOXES)
 SKIPPED_COLUMNS = ("path", "reason")
 
 Task = Literal["multilabel", "multiclass"]
+
+
+def reason_category(reason: str) -> str:
+    """The kind of a skip reason, without row number or details, for counting skips by reason.
+
+    ``"line 12: unknown finding 'Foo' (known: ...)"`` -> ``"unknown finding 'Foo'"``;
+    ``"image too small (4x4; ...)"`` -> ``"image too small"``; ``"missing file: not found under X"`` ->
+    ``"missing file"``.
+    """
+    return re.sub(r"^line \d+: ", "", reason).split(" (", 1)[0].split(": ", 1)[0]
 
 
 def empty_skipped() -> pd.DataFrame:

@@ -97,7 +97,7 @@ class _Decode(beam.DoFn):
         name, position, task = row
         result = encode.make_record(task, self.root, self.options)
         if isinstance(result, encode.Skipped):
-            beam.metrics.Metrics.counter(NAMESPACE, f"skipped: {output.reason_category(result.reason)}").inc()
+            beam.metrics.Metrics.counter(NAMESPACE, f"skipped: {mf.reason_category(result.reason)}").inc()
             yield beam.pvalue.TaggedOutput(SKIPPED, (name, (position, result)))
         else:
             self.ok.inc()

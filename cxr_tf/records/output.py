@@ -125,7 +125,7 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
         "splits": splits,
         "skipped": {"total": int(len(bad)),
                     "by_reason": {str(k): int(v) for k, v in
-                                  bad["reason"].map(reason_category).value_counts().sort_index().items()}},
+                                  bad["reason"].map(mf.reason_category).value_counts().sort_index().items()}},
         "build_args": build_args,
         "fingerprint": key,
         "cxr_tf_version": __version__,
@@ -134,11 +134,6 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
     atomic_write(info.join(out, "skipped.csv"), _csv(bad))
     atomic_write(info.join(out, info.FILENAME), json.dumps(content, indent=2))  # last: marks completion
     return content
-
-
-def reason_category(reason: str) -> str:
-    """The kind of a skip reason, without its details: ``"image too small (4x4; ...)"`` -> ``"image too small"``."""
-    return reason.split(" (", 1)[0]
 
 
 def read_records(paths: Iterable[str], num_classes: int) -> Iterator[dict[str, Any]]:
