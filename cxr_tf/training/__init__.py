@@ -1,0 +1,1 @@
+"""Training: distribution strategies, metrics and callbacks of a run."""
