@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,11 @@ def write_dataset(out: Path, specs: list[ImageSpec], style: str, size: int, diff
     if workers == 1:
         boxes.update(reporting.progress(map(_draw, jobs), **bar))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # Workers fork from a server that imported only this module: forking a caller that has started
+        # TensorFlow's threads (the demo, tests) could deadlock.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             chunk = max(1, min(32, len(jobs) // (4 * workers)))
             boxes.update(reporting.progress(pool.map(_draw, jobs, chunksize=chunk), **bar))
     written = layout.write_labels(out, specs, boxes, labels)
