@@ -1,8 +1,8 @@
 """Callbacks of a training run beyond Keras' own: timing, input images in TensorBoard, resumable best-checkpointing.
 
 A run directory survives being killed: Keras' ``BackupAndRestore`` restores weights, optimizer and epoch;
-``best_checkpoint`` re-reads the best monitored value from ``history.csv`` so a resumed run never
-overwrites ``best.keras`` with a worse model; ``EpochTiming`` appends to ``timing.json``.
+``BestModel`` re-reads the best monitored value from ``history.csv`` so a resumed run never
+overwrites ``best.keras`` with a worse model, and saves it atomically; ``EpochTiming`` appends to ``timing.json``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,46 @@ def best_so_far(history_csv: Path, monitor: str, mode: str) -> float | None:
     return max(values) if mode == "max" else min(values)
 
 
-def best_checkpoint(path: Path, history_csv: Path, monitor: str, mode: str) -> keras.callbacks.ModelCheckpoint:
-    """``ModelCheckpoint`` keeping the best model, seeded with the best value of earlier (killed) runs."""
-    return keras.callbacks.ModelCheckpoint(
-        str(path), monitor=monitor, mode=mode, save_best_only=True,
-        initial_value_threshold=best_so_far(history_csv, monitor, mode),
-    )
+class BestModel(keras.callbacks.Callback):
+    """Saves the model whenever ``monitor`` improves, atomically (temp file, then rename).
+
+    Seeded with the best value of ``history.csv``, so a resumed run never overwrites ``best.keras`` with a
+    worse model; the rename means a kill mid-save leaves the previous best intact.
+    """
+
+    def __init__(self, path: Path, history_csv: Path, monitor: str, mode: str = "max") -> None:
+        super().__init__()
+        self.path, self.monitor, self.mode = Path(path), monitor, mode
+        self.best = best_so_far(history_csv, monitor, mode)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best = float(value)
+            partial = self.path.with_name(self.path.stem + ".partial.keras")
+            self.model.save(partial)
+            os.replace(partial, self.path)
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` keeping the previous backup too, so a kill during a save never loses the run.
+
+    A backup torn by a kill is replaced by the previous one (Keras' ``double_checkpoint``); when the torn one
+    was the first, the run starts over, which is what it would have done without it. List it before
+    ``CSVLogger``, so an epoch is logged only once its backup is complete.
+    """
+
+    def __init__(self, backup_dir: Path) -> None:
+        super().__init__(str(backup_dir), double_checkpoint=True)
+        self.backup_dir = Path(backup_dir)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        try:
+            super().on_train_begin(logs)
+        except OSError:
+            import shutil
+
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+            self.backup_dir.mkdir(parents=True, exist_ok=True)

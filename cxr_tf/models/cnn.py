@@ -1,0 +1,42 @@
+"""Small CNNs of the source studies, built in code: ``cnn5`` and ``baseline_cnn``."""
+
+from __future__ import annotations
+
+import keras
+
+from cxr_tf.models.zoo import MODELS, Backbone
+
+
+def apply_conv_block(x: keras.KerasTensor, filters: int, kernel: int, name: str) -> keras.KerasTensor:
+    """Conv -> batch norm -> ReLU -> 2x2 max-pool, layers named ``<name>_conv`` ... ``<name>_pool``."""
+    x = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.ReLU(name=f"{name}_relu")(x)
+    return keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def _scaled(pixels: keras.KerasTensor) -> keras.KerasTensor:
+    return keras.layers.Rescaling(1 / 255.0, name="preprocess_scale")(pixels)
+
+
+# The COVID-19 Radiography study's handcrafted CNN: five blocks of 32-512 channels, kernels 5,5,3,3,3.
+CNN5_BLOCKS = ((32, 5), (64, 5), (128, 3), (256, 3), (512, 3))
+
+
+def _cnn5(pixels: keras.KerasTensor, imagenet: bool) -> keras.KerasTensor:
+    x = _scaled(pixels)
+    for i, (filters, kernel) in enumerate(CNN5_BLOCKS, start=1):
+        x = apply_conv_block(x, filters, kernel, name=f"block{i}")
+    return x
+
+
+def _baseline(pixels: keras.KerasTensor, imagenet: bool) -> keras.KerasTensor:
+    """The Kermany course project's two-convolution baseline (32 and 64 channels, 3x3)."""
+    x = _scaled(pixels)
+    for i, filters in enumerate((32, 64), start=1):
+        x = apply_conv_block(x, filters, 3, name=f"block{i}")
+    return x
+
+
+MODELS.register("cnn5")(Backbone(_cnn5, tuple((f"block{i}_",) for i in range(1, 6))))
+MODELS.register("baseline_cnn")(Backbone(_baseline, (("block1_",), ("block2_",))))

@@ -1,0 +1,84 @@
+"""``build_model``: any zoo backbone with a logits head, as one Keras functional model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+
+from cxr_tf.errors import UserError
+from cxr_tf.registry import Registry
+
+HEADS = ("multilabel", "multiclass", "multilabel3")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """How to build a feature extractor, and its stages.
+
+    Attributes:
+        build: ``(pixels, imagenet) -> features``: pixels float32 ``[B, H, W, 3]`` in 0-255 (the backbone
+            adds its own preprocessing layers), ``imagenet`` whether to load ImageNet weights;
+            features ``[B, h, w, C]``.
+        stages: layer-name prefixes of each stage, stage 1 first; ``--freeze-stages K`` freezes the
+            layers whose names start with a prefix of stages 1..K.
+        imagenet: whether Keras has ImageNet weights for it.
+    """
+
+    build: Callable[[keras.KerasTensor, bool], keras.KerasTensor]
+    stages: tuple[tuple[str, ...], ...]
+    imagenet: bool = False
+
+
+MODELS: Registry[Backbone] = Registry("model")
+
+
+def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_size: int = 224,
+                channels: int = 3, weights: str = "none", dropout: float = 0.0,
+                freeze_stages: int = 0) -> keras.Model:
+    """A zoo network with its own preprocessing and a logits head.
+
+    Args:
+        name: registry name (``densenet121``, ``resnet18``, ``cnn5``...).
+        num_classes: K.
+        head: ``multilabel`` / ``multiclass`` -> logits ``[B, K]``; ``multilabel3`` (U-MultiClass)
+            -> ``[B, K, 3]`` over (negative, positive, uncertain).
+        image_size: input side, pixels. channels: 1 or 3 (1 is repeated to 3 inside the model).
+        weights: ``none``, ``imagenet`` (Keras cache) or a ``.keras``/``.weights.h5`` file or run directory.
+        dropout: rate before the dense layer. freeze_stages: freeze the first K backbone stages.
+
+    Returns:
+        ``keras.Model`` named ``name``: float32 ``[B, image_size, image_size, channels]`` in 0-255 ->
+        float32 logits.
+
+    Examples:
+        >>> build_model("cnn5", num_classes=4, head="multiclass", image_size=64).output_shape
+        (None, 4)
+    """
+    from cxr_tf.models import freeze, weights as weights_lib
+
+    if head not in HEADS:
+        raise UserError(f"head {head!r}: choose one of {', '.join(HEADS)}")
+    backbone = MODELS.get(name)
+    imagenet = weights == "imagenet"
+    if imagenet and not backbone.imagenet:
+        raise UserError(f"--weights imagenet: Keras has no ImageNet weights for {name}; use --weights none or PATH")
+    inputs = keras.Input((image_size, image_size, channels), name="pixels")
+    pixels = inputs if channels == 3 else keras.layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
+    features = weights_lib.imagenet_or_error(name, lambda: backbone.build(pixels, imagenet)) if imagenet \
+        else backbone.build(pixels, False)
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    # float32 logits under mixed precision: the cross-entropies are unstable in float16.
+    x = keras.layers.Dense(num_classes * (3 if head == "multilabel3" else 1), name="head_logits",
+                           dtype="float32")(x)
+    if head == "multilabel3":
+        x = keras.layers.Reshape((num_classes, 3), name="head_states")(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights not in ("none", "imagenet"):
+        weights_lib.load_path(model, weights)
+    if freeze_stages:
+        freeze.freeze_stages(model, freeze_stages)
+    return model

@@ -1,0 +1,77 @@
+"""``FitConfig``: every flag of ``python -m cxr_tf.fit`` and every key of a ``pipelines/*.toml`` recipe.
+
+A field ``fine_tune_lr`` is the flag ``--fine-tune-lr`` and the recipe key ``fine_tune_lr``; a run saves
+the resolved config as ``config.toml`` in its directory, so ``--recipe runs/X/config.toml`` repeats it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cxr_tf.config import option, required
+
+
+@dataclasses.dataclass(kw_only=True)
+class FitConfig:
+    """Flags of fit (and keys of a recipe)."""
+
+    # Data and label policy (see cxr_tf.pipeline.make_dataset).
+    records: str = required("records directory written by build_records")
+    classes: list[str] | None = option(None, "classes to learn (default: all of the records)")
+    uncertainty: str = option("ones", "uncertain labels: ones (U-Ones), zeros, ignore (masked), multiclass "
+                                      "(3-way softmax per class)", choices=["ones", "zeros", "ignore", "multiclass"])
+    blank: str = option("zeros", "blank labels: zeros or ignore", choices=["zeros", "ignore"])
+    propagate_parents: str = option("none", "label tree: none, positive (a positive child makes its parents "
+                                            "positive) or uncertain (a positive or uncertain child does)",
+                                    choices=["none", "positive", "uncertain"])
+    image_size: int = option(224, "model input side, pixels")
+    channels: str = option("gray3", "input channels: gray3 (image x3), gray1, enhance (image, equalised, "
+                                    "contrast-stretched)", choices=["gray3", "gray1", "enhance"])
+    enhance: bool = option(False, "shorthand for --channels enhance")
+    augment: bool = option(True, "random crop, rotation, translation, brightness/contrast/gamma on train")
+    noise: list[str] = option([], "radiographic noise on train, e.g. poisson:0.5 gaussian:5 (repeatable)")
+    balance: str = option("none", "single-label tasks: none, oversample or undersample",
+                          choices=["none", "oversample", "undersample"])
+    cache: bool = option(False, "cache decoded records in memory")
+    # Model.
+    model: str = option("densenet121", "model zoo name (python -m cxr_tf.fit --list-models)")
+    weights: str = option("imagenet", "none, imagenet (Keras cache) or a .keras/.weights.h5 file or run directory")
+    dropout: float = option(0.0, "dropout before the classification layer")
+    freeze_stages: int = option(0, "freeze the first K stages of the backbone")
+    freeze: str = option("none", "backbone: train the head only for --epochs, then fine-tune everything for "
+                                 "--fine-tune-epochs", choices=["none", "backbone"])
+    fine_tune_epochs: int = option(0, "epochs of full fine-tuning after a frozen-backbone phase")
+    fine_tune_lr: float = option(1e-4, "learning rate of the fine-tuning phase")
+    # Optimisation.
+    loss: str = option("weighted_bce", "loss (registry name): weighted_bce, bce_pos_weight, bce, categorical_ce, "
+                                       "u_multiclass, auc_margin")
+    class_weights: list[float] | None = option(None, "per-class weights of categorical_ce, e.g. 3 1")
+    optimizer: str = option("adam", "adam, adamw, sgd or adagrad")
+    lr: float = option(1e-3, "learning rate (the maximum of a cyclical or cosine schedule)")
+    weight_decay: float = option(0.0, "decoupled weight decay (adamw)")
+    momentum: float = option(0.9, "sgd momentum")
+    nesterov: bool = option(False, "sgd Nesterov momentum")
+    clipnorm: float | None = option(None, "clip each gradient to this norm")
+    schedule: str = option("cyclic", "learning-rate schedule: cyclic, cosine, plateau or constant")
+    clr_mode: str = option("triangular", "cyclic mode: triangular, triangular2 or exp_range",
+                           choices=["triangular", "triangular2", "exp_range"])
+    base_lr: float = option(1e-4, "lower bound of the cyclical learning rate")
+    step_size_epochs: float = option(2.0, "cyclic half-cycle in epochs (Smith 2017: 2-10)")
+    warmup_epochs: float = option(0.0, "cosine: linear warm-up epochs")
+    batch_size: int = option(32, "batch size per replica (global batch = this x replicas)")
+    epochs: int = option(10, "epochs (of the frozen phase when --freeze backbone)")
+    steps_per_epoch: int | None = option(None, "limit steps per epoch (quick trials)")
+    validation_steps: int | None = option(None, "limit validation steps")
+    patience: int | None = option(None, "early stopping after this many epochs without improvement")
+    seed: int = option(0, "seed of shuffling, augmentation and initialisation")
+    # Where and how.
+    out: str = option("", "run directory (default runs/<model>); re-running a killed run resumes it")
+    strategy: str = option("auto", "auto, mirrored, multiworker or one_device",
+                           choices=["auto", "mirrored", "multiworker", "one_device"])
+    devices: str = option("", "split the host into N logical devices, e.g. cpu:2")
+    mixed_precision: bool = option(False, "float16 on GPU, bfloat16 on CPU")
+    jit_compile: bool = option(False, "XLA-compile the training step")
+
+    @property
+    def input_channels(self) -> str:
+        return "enhance" if self.enhance else self.channels
