@@ -7,8 +7,8 @@ Each shard is written under a ``.partial`` name and renamed when complete; a sma
 shard and ends with the same content; ``dataset.json`` is written last, so a directory without it is
 never mistaken for a finished build. Output paths go through ``tf.io.gfile`` (``gs://``, ``s3://``).
 
-Decoding, resizing and encoding run per image in ``make_record`` (the one per-image function, used by
-the process pool here and by the Beam runner); bad images become rows of ``skipped.csv``.
+Decoding, resizing and encoding run per image in ``encode.make_record`` (the one per-image function,
+used by the process pool here and by the Beam runner); bad images become rows of ``skipped.csv``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The per-image work of a records build: read, decode, resize, encode, one image at a time.
 
 Kept apart from the planning code (``build.py``) so the decoding processes import only what they need
-(OpenCV, NumPy, Pillow): a spawned worker is ready in a fraction of a second instead of importing
+(OpenCV, NumPy, Pillow): a worker is ready in a fraction of a second instead of importing
 pandas. Used by the local process pool here and by the Beam runner.
 """
 

@@ -19,6 +19,7 @@ from cxr_tf import __version__, labels, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
 from cxr_tf.records import features, info
+from cxr_tf.records.encode import Skipped
 
 log = reporting.logger("records")
 
@@ -52,11 +53,10 @@ def prepare(out: str, key: str, overwrite: bool) -> dict | None:
     return None
 
 
-def write_shard(out: str, name: str, results: Iterable[features.Record | Any], strict: bool) -> dict:
+def write_shard(out: str, name: str, results: Iterable[features.Record | Skipped], strict: bool) -> dict:
     """Write one shard from per-image results in order; returns its sidecar entry.
 
-    ``results`` holds ``features.Record`` objects and skip markers (objects with ``path`` and
-    ``reason``); the latter are listed in the sidecar, or raise ``DataError`` under ``strict``.
+    ``Skipped`` results are listed in the sidecar, or raise ``DataError`` under ``strict``.
     """
     import tensorflow as tf
 
@@ -65,7 +65,7 @@ def write_shard(out: str, name: str, results: Iterable[features.Record | Any], s
     records = 0
     with tf.io.TFRecordWriter(partial) as writer:
         for result in results:
-            if not isinstance(result, features.Record):
+            if isinstance(result, Skipped):
                 if strict:
                     raise DataError(f"{result.path}: {result.reason} (--strict)")
                 skipped.append([result.path, result.reason])

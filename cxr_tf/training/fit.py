@@ -119,7 +119,9 @@ def train(cfg: FitConfig) -> dict[str, Any]:
 
     history_csv = run / "history.csv"
     inputs = next(iter(val_ds.take(1)))[0][:3]
-    params: dict[str, dict[str, int]] = {}
+    # Kept across resumes: a run resumed in phase 2 still reports phase 1's parameters.
+    params_json = run / "params.json"
+    params: dict[str, dict[str, int]] = json.loads(params_json.read_text()) if params_json.exists() else {}
 
     def phase(name: str, epochs: tuple[int, int], lr: float, trainable_backbone: bool) -> None:
         with dist.scope():
@@ -136,6 +138,7 @@ def train(cfg: FitConfig) -> dict[str, Any]:
             model.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics, jit_compile=cfg.jit_compile)
         params[name] = {"total": int(model.count_params()),
                         "trainable": int(sum(int(tf.size(w)) for w in model.trainable_weights))}
+        params_json.write_text(json.dumps(params, indent=2))
         schedule = SCHEDULES.get(cfg.schedule)(base_lr=min(cfg.base_lr, lr), max_lr=lr, steps_per_epoch=steps,
                                                epochs=epochs[1], step_size_epochs=cfg.step_size_epochs,
                                                mode=cfg.clr_mode, warmup_epochs=cfg.warmup_epochs)
@@ -166,7 +169,6 @@ def train(cfg: FitConfig) -> dict[str, Any]:
             model.save_weights(str(phase1))
     if two_phase and cfg.fine_tune_epochs:
         phase("phase2", (cfg.epochs, cfg.epochs + cfg.fine_tune_epochs), cfg.fine_tune_lr, trainable_backbone=True)
-    (run / "params.json").write_text(json.dumps(params, indent=2))
     shutil.rmtree(run / "backup", ignore_errors=True)
     best = cb.best_so_far(history_csv, task.monitor, "max")
     return {"run": str(run), "monitor": task.monitor, "best": best, "params": params,
