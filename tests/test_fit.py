@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cxr_tf import build_records, cli, config, fit, synth
+from tests.conftest import phantom_fit_args
+
+from cxr_tf import cli, config, fit
 from cxr_tf.models import MODELS
 from cxr_tf.training.fit_config import FitConfig
 from cxr_tf.training.losses import LOSSES
@@ -22,25 +24,15 @@ from cxr_tf.training.optimizers import OPTIMIZERS
 from cxr_tf.training.schedules import SCHEDULES
 
 REPO = Path(__file__).resolve().parents[1]
-CLASSES = ["Cardiomegaly", "Effusion", "Edema"]
 
 
-@pytest.fixture(scope="module")
-def records(tmp_path_factory) -> Path:
-    """500 easy NIH-style phantoms at 64 px, as records."""
-    root = tmp_path_factory.mktemp("fit")
-    assert cli.run(synth.main, ["--out", str(root / "ph"), "--n", "500", "--size", "64", "--difficulty", "0.3",
-                                "--label-noise", "0", "--workers", "1"]) == 0
-    assert cli.run(build_records.main, ["--dataset", "nih", "--labels", str(root / "ph" / "Data_Entry_2017.csv"),
-                                        "--images", str(root / "ph"), "--image-size", "64", "--workers", "1",
-                                        "--out", str(root / "records")]) == 0
-    return root / "records"
+@pytest.fixture
+def records(phantom_records) -> Path:
+    return phantom_records
 
 
 def fit_args(records: Path, out: Path, *extra: str) -> list[str]:
-    return ["--records", str(records), "--model", "cnn5", "--weights", "none", "--classes", *CLASSES,
-            "--image-size", "64", "--enhance", "--batch-size", "16", "--lr", "3e-3", "--base-lr", "3e-4",
-            "--step-size-epochs", "1", "--out", str(out), *extra]
+    return phantom_fit_args(records, out, *extra)
 
 
 def history(run: Path) -> list[dict[str, str]]:

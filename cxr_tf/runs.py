@@ -1,0 +1,89 @@
+"""A finished ``python -m cxr_tf.fit`` run directory, as evaluate, explain, export and predict read it.
+
+A run holds ``config.toml`` (the resolved ``FitConfig``), ``dataset.json`` (the records' description),
+``best.keras`` (the model: 0-255 pixels in, logits out) and, once ``evaluate`` has run on the validation
+split, ``thresholds.json`` (one operating threshold per class, chosen on validation data)::
+
+    {"method": "youden", "split": "val", "thresholds": {"Cardiomegaly": 0.41, ...}}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cxr_tf import config as config_lib
+from cxr_tf.errors import UserError
+from cxr_tf.training.fit_config import FitConfig
+
+MODEL_FILE = "best.keras"
+THRESHOLDS_FILE = "thresholds.json"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a run learnt and how: its config, its records' description and its task."""
+
+    path: Path
+    config: FitConfig
+    info: dict[str, Any]
+    classes: list[str]
+    head: str  # multilabel | multiclass | multilabel3 (see cxr_tf.models.HEADS)
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def load_model(self) -> Any:
+        """The best model (``keras.Model``; input float32 [B, S, S, C] 0-255, output logits)."""
+        import keras
+
+        from cxr_tf.training import metrics  # noqa: F401  (registers ClassAUC for deserialisation)
+
+        return keras.saving.load_model(self.model_file, compile=False)
+
+    def thresholds(self) -> dict[str, float] | None:
+        """Operating thresholds per class written by ``evaluate``, or None before it ran."""
+        path = self.path / THRESHOLDS_FILE
+        return json.loads(path.read_text())["thresholds"] if path.exists() else None
+
+    def save_thresholds(self, thresholds: dict[str, float], method: str | float, split: str) -> None:
+        (self.path / THRESHOLDS_FILE).write_text(
+            json.dumps({"method": method, "split": split, "thresholds": thresholds}, indent=2))
+
+
+def load(path: str | Path) -> Run:
+    """Open the run directory ``path``; a directory without a finished run is a ``UserError``."""
+    from cxr_tf.training.fit import resolve_task
+
+    path = Path(path)
+    for name in ("config.toml", "dataset.json", MODEL_FILE):
+        if not (path / name).exists():
+            raise UserError(f"--run {path}: no {name}; give the directory of a run of python -m cxr_tf.fit "
+                            "that finished at least one epoch")
+    cfg = config_lib.build(FitConfig, config_lib.load_toml(path / "config.toml"), str(path / "config.toml"))
+    info = json.loads((path / "dataset.json").read_text())
+    task = resolve_task(info, cfg)
+    return Run(path, cfg, info, task.classes, task.head)
+
+
+def probabilities(logits: Any, head: str) -> Any:
+    """Positive-class probability per class from a model's logits (NumPy or tensors, graph-safe).
+
+    Args:
+        logits: float [B, K] (``multilabel``: sigmoid each; ``multiclass``: softmax over K) or
+            [B, K, 3] (``multilabel3``: softmax over negative/positive/uncertain, positive kept).
+
+    Returns:
+        float32 [B, K] in [0, 1].
+    """
+    from keras import ops
+
+    logits = ops.cast(logits, "float32")
+    if head == "multilabel":
+        return ops.sigmoid(logits)
+    if head == "multiclass":
+        return ops.softmax(logits, axis=-1)
+    return ops.softmax(logits, axis=-1)[..., 1]

@@ -1,0 +1,1 @@
+"""Applying a trained model outside training: image preprocessing, prediction, export."""
