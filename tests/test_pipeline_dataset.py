@@ -128,6 +128,18 @@ def test_same_seed_same_batches_and_epochs_differ(multilabel):
     assert not np.array_equal(every_example(ds)[0], every_example(ds)[0]), "each epoch must draw new augmentations"
 
 
+def test_unshuffled_noise_depends_on_the_seed_and_position_only(multilabel):
+    # Evaluation under noise must not change with whatever set TensorFlow's global seed before.
+    def noisy():
+        return every_example(make_dataset(multilabel, "train", image_size=24, batch_size=2, shuffle=False,
+                                          noise="gaussian:20", seed=3, deterministic=True))[0]
+
+    before = noisy()
+    tf.random.set_seed(123)
+    np.testing.assert_array_equal(noisy(), before)
+    assert not np.array_equal(before[0], before[1]), "each example draws its own noise"
+
+
 def test_augment_and_noise_touch_only_the_train_split_unless_asked(tmp_path):
     for split in ("train", "val"):
         records = write_records(tmp_path, images(4), STATES, CLASSES, split=split)

@@ -6,11 +6,16 @@ import keras
 
 from cxr_tf.models.zoo import MODELS, Backbone
 
+# PyTorch's default (momentum 0.1 there), as the studies' small networks were trained. Keras' 0.99 lets
+# the moving statistics lag a fast-learning small net by ~100 steps: after 3 epochs of 1,000 phantoms the
+# inference-mode validation AUC was 0.75 while batch statistics gave 0.99; with 0.9 it was 0.99 too.
+BN_MOMENTUM = 0.9
+
 
 def apply_conv_block(x: keras.KerasTensor, filters: int, kernel: int, name: str) -> keras.KerasTensor:
     """Conv -> batch norm -> ReLU -> 2x2 max-pool, layers named ``<name>_conv`` ... ``<name>_pool``."""
     x = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 
 from cxr_tf.models.applications import TORCH_MEAN, TORCH_STD
+from cxr_tf.models.cnn import BN_MOMENTUM
 from cxr_tf.models.zoo import MODELS, Backbone
 
 
@@ -18,12 +19,12 @@ def apply_basic_block(x: keras.KerasTensor, filters: int, stride: int, name: str
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
-        shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        shortcut = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_proj_bn")(shortcut)
     x = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn1")(x)
     x = keras.layers.ReLU(name=f"{name}_relu1")(x)
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn2")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(x)
     x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return keras.layers.ReLU(name=f"{name}_out")(x)
 
@@ -34,7 +35,7 @@ def _resnet(blocks: tuple[int, ...]):
         x = keras.layers.Normalization(mean=TORCH_MEAN, variance=[s * s for s in TORCH_STD],
                                        name="preprocess_imagenet")(x)
         x = keras.layers.Conv2D(64, 7, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
-        x = keras.layers.BatchNormalization(name="stem_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="stem_bn")(x)
         x = keras.layers.ReLU(name="stem_relu")(x)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
         for stack, (count, filters) in enumerate(zip(blocks, (64, 128, 256, 512)), start=1):

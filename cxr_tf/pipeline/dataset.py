@@ -213,9 +213,14 @@ def make_dataset(
                 lambda element: tf.reduce_any(element["label"] > 0)))
         ds = balance_lib.balance(ds, balance, counts, seed)
     # One int64 [2] seed per example, drawn after shuffling and balancing so that an example's augmentation
-    # follows its position in the stream; rerandomised each epoch, identical for identical seeds.
-    if random:
+    # follows its position in the stream. Shuffled (training) streams are rerandomised each epoch, identical
+    # for identical seeds and global seed (fit sets both). Unshuffled streams (evaluation under noise) take
+    # (seed, position), so the same examples get the same noise whatever the process did before.
+    if random and shuffle:
         ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2))
+    elif random:
+        positions = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.constant(seed or 0, tf.int64), i]))
+        ds = tf.data.Dataset.zip(ds, positions)
     ds = ds.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
     options = tf.data.Options()
