@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -112,17 +113,25 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     A backup torn by a kill is replaced by the previous one (Keras' ``double_checkpoint``); when the torn one
     was the first, the run starts over, which is what it would have done without it. List it before
     ``CSVLogger``, so an epoch is logged only once its backup is complete.
+
+    Args:
+        backup_dir: where this process writes its backups.
+        restore_from: the backup directory to resume from, when it is not ``backup_dir``: a non-chief
+            worker of a multi-worker run writes to a scratch directory but resumes from the chief's
+            backup (the same weights: training is synchronous), copied into ``backup_dir`` first so the
+            chief's files are only read.
     """
 
-    def __init__(self, backup_dir: Path) -> None:
+    def __init__(self, backup_dir: Path, restore_from: Path | None = None) -> None:
         super().__init__(str(backup_dir), double_checkpoint=True)
         self.backup_dir = Path(backup_dir)
+        self.restore_from = Path(restore_from) if restore_from is not None else self.backup_dir
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.restore_from != self.backup_dir and self.restore_from.is_dir():
+            shutil.copytree(self.restore_from, self.backup_dir, dirs_exist_ok=True)
         try:
             super().on_train_begin(logs)
         except OSError:
-            import shutil
-
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             self.backup_dir.mkdir(parents=True, exist_ok=True)

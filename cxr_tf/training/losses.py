@@ -125,3 +125,69 @@ class UMultiClassCE(keras.losses.Loss):
 def u_multiclass(**_: Any) -> keras.losses.Loss:
     """The U-MultiClass loss (use with ``--uncertainty multiclass``)."""
     return UMultiClassCE(name="u_multiclass")
+
+
+# LibAUC's default margin (AUCMLoss(margin=1.0)); scores are sigmoid probabilities, so 1 is their full range.
+AUC_MARGIN = 1.0
+
+
+@keras.saving.register_keras_serializable(package="cxr_tf")
+class AUCMarginLoss(keras.losses.Loss):
+    """The AUC-margin (AUCM) square loss of LibAUC, per class (Yuan et al. 2021, "Large-scale Robust Deep AUC
+    Maximization", https://arxiv.org/abs/2012.03173; LibAUC ``AUCMLoss``/``MultiLabelAUCMLoss``, version v1).
+
+    With scores ``s = sigmoid(logit)`` and ``p`` the class's positive ratio, per class::
+
+        F(a, b, alpha) = (1-p) E[(s-a)^2 y] + p E[(s-b)^2 (1-y)]
+                         + 2 alpha (p(1-p) m + E[p s (1-y) - (1-p) s y]) - p(1-p) alpha^2
+
+    minimised over the model, ``a`` and ``b``, maximised over ``alpha >= 0``. LibAUC keeps ``a, b, alpha``
+    as state moved by its PESG optimiser (gradient steps on ``a, b``, ascent on ``alpha``); a Keras loss
+    owns no trainable state, so here they take their exact optimum on each mini-batch instead:
+    ``a`` and ``b`` the mean score of the batch's positives and negatives, ``alpha = max(0, C / (p(1-p)))``
+    with ``C`` the bracket above. They are constants for the gradient, which is then the gradient of
+    ``min_{a,b} max_alpha F`` (Danskin's theorem), and any optimiser of the registry can be used
+    (PESG's epoch-level regulariser is not reproduced). The batch statistics use every element; a
+    ``sample_weight`` mask (U-Ignore) removes elements from the loss value only.
+
+    Takes logits ``[B, K]`` (multilabel or multiclass head, one class against the rest) and returns
+    per-element terms ``[B, K]`` whose mean over the batch is ``F``; the mean over classes is LibAUC's
+    multi-label loss.
+
+    Args:
+        positive_ratios: float ``[K]`` in (0, 1), ``p`` of each class (of the train split).
+        margin: ``m``.
+    """
+
+    def __init__(self, positive_ratios: Sequence[float], margin: float = AUC_MARGIN, name: str = "auc_margin",
+                 **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.positive_ratios = [float(p) for p in positive_ratios]
+        self.margin = float(margin)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        y = ops.cast(y_true, y_pred.dtype)
+        s = ops.sigmoid(y_pred)
+        p = ops.convert_to_tensor(self.positive_ratios, y_pred.dtype)
+        n_pos = ops.sum(y, axis=0)
+        n_neg = ops.sum(1.0 - y, axis=0)
+        a = ops.stop_gradient(ops.sum(s * y, axis=0) / ops.maximum(n_pos, 1.0))
+        b = ops.stop_gradient(ops.sum(s * (1.0 - y), axis=0) / ops.maximum(n_neg, 1.0))
+        # The alpha terms, per element: their batch mean is 2 alpha C - p(1-p) alpha^2.
+        linear = p * s * (1.0 - y) - (1.0 - p) * s * y
+        bracket = p * (1.0 - p) * self.margin + ops.mean(linear, axis=0)
+        alpha = ops.stop_gradient(ops.maximum(bracket, 0.0) / (p * (1.0 - p)))
+        return ((1.0 - p) * ops.square(s - a) * y + p * ops.square(s - b) * (1.0 - y)
+                + 2.0 * alpha * (p * (1.0 - p) * self.margin + linear) - p * (1.0 - p) * ops.square(alpha))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "positive_ratios": self.positive_ratios, "margin": self.margin}
+
+
+@LOSSES.register("auc_margin")
+def auc_margin(*, positives: Any = None, negatives: Any = None, **_: Any) -> keras.losses.Loss:
+    """LibAUC's AUC-margin square loss (``AUCMarginLoss``), ``p`` from the train split's label counts."""
+    pos, neg = _counts(positives, negatives, "auc_margin")
+    # A class with no positives (or no negatives) has no AUC; the clip keeps alpha = C / (p(1-p)) finite.
+    ratios = np.clip(pos / np.maximum(pos + neg, 1.0), 1e-3, 1.0 - 1e-3)
+    return AUCMarginLoss(ratios)

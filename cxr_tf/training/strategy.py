@@ -3,13 +3,21 @@
 ``--devices cpu:N`` splits the host CPU into N logical devices, so MirroredStrategy (and every code path
 that depends on more than one replica) runs on any laptop and in CI. Logical devices can only be set
 before TensorFlow initialises its runtime, so ``configure_devices`` must run before any op.
+
+A multi-worker run is the same command on every machine, each with its own ``TF_CONFIG`` (TensorFlow's
+cluster runtime). All workers train in lockstep; only the chief (``is_chief``) keeps a run directory, the
+others write theirs to a ``scratch_dir`` they remove at the end.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from cxr_tf.errors import UserError
 
@@ -63,23 +71,87 @@ def _mirrored() -> Any:
     return tf.distribute.MirroredStrategy(devices)
 
 
+def _tf_config() -> dict[str, Any]:
+    """``TF_CONFIG`` as a dict, ``{}`` when unset."""
+    if "TF_CONFIG" not in os.environ:
+        return {}
+    try:
+        parsed = json.loads(os.environ["TF_CONFIG"])
+    except json.JSONDecodeError as err:
+        raise UserError(f"TF_CONFIG is not valid JSON ({err})") from None
+    if not isinstance(parsed, dict):
+        raise UserError("TF_CONFIG must be a JSON object with 'cluster' and 'task'")
+    return parsed
+
+
+def task() -> tuple[str | None, int]:
+    """This process's ``(task type, index)`` in the ``TF_CONFIG`` cluster; ``(None, 0)`` outside one."""
+    spec = _tf_config().get("task", {})
+    return spec.get("type"), int(spec.get("index", 0))
+
+
+def is_chief() -> bool:
+    """Whether this process writes the run directory: always outside a cluster; inside one, the task of
+    type ``chief``, or worker 0 when the cluster has no chief (TensorFlow's own convention)."""
+    kind, index = task()
+    cluster = _tf_config().get("cluster", {})
+    if kind is None or kind == "chief":
+        return True
+    return kind == "worker" and index == 0 and not cluster.get("chief")
+
+
+def scratch_dir(run: Path) -> Path:
+    """Where this process writes its run files: ``run`` on the chief, a fresh temporary directory elsewhere.
+
+    Every worker runs the same callbacks, saving included, so that any collective op inside them has all
+    workers taking part (TensorFlow's multi-worker Keras tutorial, "Model saving and loading": all workers
+    save, non-chief workers to a temporary directory); only the chief's files are kept. Remove a
+    non-chief's directory with ``remove_scratch`` when the run ends.
+    """
+    if is_chief():
+        return run
+    kind, index = task()
+    return Path(tempfile.mkdtemp(prefix=f"cxr_tf-{kind}{index}-"))
+
+
+def remove_scratch(scratch: Path, run: Path) -> None:
+    """Delete a non-chief's ``scratch_dir``; the chief's run directory is left alone."""
+    if scratch != run:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _multiworker() -> Any:
     import tensorflow as tf
 
-    if "TF_CONFIG" not in os.environ:
+    if not _tf_config():
         raise UserError("--strategy multiworker needs the TF_CONFIG environment variable "
-                        "(cluster and task of this worker; see README, 'Several machines')")
-    try:
-        json.loads(os.environ["TF_CONFIG"])
-    except json.JSONDecodeError as err:
-        raise UserError(f"TF_CONFIG is not valid JSON ({err})") from None
-    return tf.distribute.MultiWorkerMirroredStrategy()
+                        "(cluster and task of this worker; see README, 'Training on several machines')")
+
+    class KerasMultiWorkerMirrored(tf.distribute.MultiWorkerMirroredStrategy):
+        """``reduce`` as Keras 3's ``fit`` calls it (keras-team/keras#20585), which the collective strategy rejects.
+
+        Keras reduces the first ``(images, labels, weights)`` batch as one nest to build the model ("unsupported
+        type PerReplica": the collective ``reduce`` takes one value, ``MirroredStrategy``'s a nest), and
+        reduces the scalar step logs with ``axis=0`` ("Invalid reduction dimension 0"): scalars are reduced
+        across replicas only.
+        """
+
+        def reduce(self, reduce_op: Any, value: Any, axis: Any) -> Any:
+            parent = super().reduce
+
+            def one(v: Any) -> Any:
+                scalar = self.experimental_local_results(v)[0].shape.rank == 0
+                return parent(reduce_op, v, None if scalar else axis)
+
+            return tf.nest.map_structure(one, value)
+
+    return KerasMultiWorkerMirrored()
 
 
 def _auto() -> Any:
     import tensorflow as tf
 
-    if "TF_CONFIG" in os.environ:
+    if _tf_config():
         return _multiworker()
     replicas = len(tf.config.list_logical_devices("GPU")) or len(tf.config.list_logical_devices("CPU"))
     # MirroredStrategy whenever there is more than one device to mirror over (GPUs, or logical CPUs

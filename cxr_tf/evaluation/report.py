@@ -1,0 +1,352 @@
+"""The report of an evaluated run: ``runs/X/report.md`` and a self-contained ``runs/X/report.html``.
+
+Reads what ``python -m cxr_tf.fit`` wrote (``config.toml``, ``dataset.json``, ``params.json``,
+``history.csv``, ``timing.json``) and what ``python -m cxr_tf.evaluate`` wrote
+(``eval/<split>/metrics.json`` and ``predictions.csv``); nothing is recomputed except the curves.
+The Markdown links its figures in ``report_files/``; the HTML inlines them as base64 data URIs and
+carries its CSS, so it can be mailed or attached as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from cxr_tf import reporting, runs
+from cxr_tf.errors import UserError
+from cxr_tf.evaluation import plots
+from cxr_tf.training.fit import resolve_task
+
+log = reporting.logger("report")
+
+REPORT_FILES = "report_files"
+CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child,.text td{text-align:left}img{max-width:100%}figcaption{font-size:.85em;color:#555}"""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A run and its evaluation on one split: everything a report or a comparison row is made of.
+
+    ``history`` is ``history.csv`` (one row per epoch); ``timing``/``params`` are the parsed
+    ``timing.json``/``params.json`` (None when fit did not write them).
+    """
+
+    run: runs.Run
+    split: str
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+    history: pd.DataFrame | None
+    timing: dict[str, Any] | None
+    params: dict[str, dict[str, int]] | None
+
+    @property
+    def monitor(self) -> str:
+        """The history column that chose the best epoch (``val_accuracy`` for single-label tasks)."""
+        return resolve_task(self.run.info, self.run.config).monitor
+
+    def best_epoch(self) -> int | None:
+        """1-based epoch of the best ``monitor`` value (the first, on ties): the studies' epochs to best."""
+        if self.history is None or self.monitor not in self.history:
+            return None
+        values = self.history[self.monitor].to_numpy(np.float64)
+        return int(np.nanargmax(values)) + 1 if np.isfinite(values).any() else None
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
+    """Read a run directory and its ``eval/<split>/``; a split not yet evaluated is a ``UserError``."""
+    run = runs.load(run_dir)
+    eval_dir = run.path / "eval" / split
+    for name in ("metrics.json", "predictions.csv"):
+        if not (eval_dir / name).exists():
+            raise UserError(f"{run.path}: no eval/{split}/{name}; run python -m cxr_tf.evaluate --run {run.path} "
+                            f"--split {split} first")
+    predictions = pd.read_csv(eval_dir / "predictions.csv")
+    missing = [f"{kind}_{c}" for c in run.classes for kind in ("label", "prob") if f"{kind}_{c}" not in predictions]
+    if missing:
+        raise UserError(f"{eval_dir / 'predictions.csv'}: no column(s) {', '.join(missing)}; re-run "
+                        f"python -m cxr_tf.evaluate --run {run.path} --split {split}")
+    history = pd.read_csv(run.path / "history.csv") if (run.path / "history.csv").exists() else None
+    return Evaluation(run, split, _json(eval_dir / "metrics.json"), predictions, history,
+                      _json(run.path / "timing.json"), _json(run.path / "params.json"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Formatting and the two renderings (Markdown, HTML) of one document.
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A metric with ``digits`` decimals; ``n/a`` for a missing or undefined value."""
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def interval(ci: Sequence[float] | None, digits: int = 3) -> str:
+    """``[0.871, 0.950]``; ``n/a`` without an interval."""
+    return "n/a" if not ci else f"[{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
+
+
+def with_ci(value: float | None, ci: Sequence[float] | None, digits: int = 3) -> str:
+    """``0.912 [0.871, 0.950]``: a value and its confidence interval (the value alone without one)."""
+    return fmt(value, digits) if not ci else f"{fmt(value, digits)} {interval(ci, digits)}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of already formatted cells; ``numeric`` right-aligns every column but the first."""
+
+    header: list[str]
+    rows: list[list[str]]
+    numeric: bool = True
+
+    def markdown(self) -> str:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+        align = "---:" if self.numeric else "---"
+        return "\n".join([line(self.header), line(["---"] + [align] * (len(self.header) - 1)),
+                          *map(line, self.rows)])
+
+    def html(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                       for row in self.rows)
+        opening = "<table>" if self.numeric else '<table class="text">'
+        return f"{opening}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+@dataclass(frozen=True)
+class Image:
+    """A figure: its file under ``report_files/``, a caption and the PNG bytes (inlined in HTML)."""
+
+    file: str
+    caption: str
+    png: bytes
+
+
+Block = Table | Image | str  # a str is a paragraph
+Section = tuple[str, list[Block]]
+
+
+def to_markdown(title: str, sections: Sequence[Section]) -> str:
+    parts = [f"# {title}"]
+    for heading, blocks in sections:
+        parts.append(f"## {heading}")
+        for block in blocks:
+            if isinstance(block, Table):
+                parts.append(block.markdown())
+            elif isinstance(block, Image):
+                parts.append(f"![{block.caption}]({block.file})")
+            else:
+                parts.append(block)
+    return "\n\n".join(parts) + "\n"
+
+
+def to_html(title: str, sections: Sequence[Section]) -> str:
+    parts = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
+             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    for heading, blocks in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        for block in blocks:
+            if isinstance(block, Table):
+                parts.append(block.html())
+            elif isinstance(block, Image):
+                data = base64.b64encode(block.png).decode("ascii")
+                parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(block.caption)}\">"
+                             f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+            else:
+                parts.append(f"<p>{html.escape(block)}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sections.
+
+
+def auc_table(metrics: dict[str, Any]) -> str:
+    """Per-class ROC AUC with 95 % bootstrap CIs and the mean, as a Markdown table (readable as text)."""
+    rows = [[name, fmt(c.get("auc")), interval(c.get("auc_ci"))] for name, c in metrics["classes"].items()]
+    rows.append(["mean", fmt(metrics.get("mean_auc")), interval(metrics.get("mean_auc_ci"))])
+    return Table(["class", "AUC", "95 % CI"], rows).markdown()
+
+
+def _schedule(cfg: Any) -> str:
+    if cfg.schedule == "cyclic":
+        return (f"cyclic {cfg.clr_mode} ({min(cfg.base_lr, cfg.lr):g} to {cfg.lr:g}, half-cycle "
+                f"{cfg.step_size_epochs:g} epochs)")
+    if cfg.schedule == "cosine":
+        return f"cosine from {cfg.lr:g} (warm-up {cfg.warmup_epochs:g} epochs)"
+    return cfg.schedule
+
+
+def summary(ev: Evaluation) -> Table:
+    """The run at a glance: data, label policy, model, optimisation, training length and cost, evaluation."""
+    cfg, m = ev.run.config, ev.metrics
+    two_phase = cfg.freeze == "backbone"
+    planned = cfg.epochs + (cfg.fine_tune_epochs if two_phase else 0)
+    epochs = f"{0 if ev.history is None else len(ev.history)} of {planned}"
+    if two_phase:
+        epochs += f" ({cfg.epochs} on a frozen backbone, then {cfg.fine_tune_epochs} fine-tuning)"
+    best = ev.best_epoch()
+    if best is not None:
+        best = f"{best} ({ev.monitor} {fmt(float(ev.history[ev.monitor].iloc[best - 1]), 4)})"
+    optimizer = f"{cfg.optimizer}, lr {cfg.lr:g}"
+    optimizer += f", weight decay {cfg.weight_decay:g}" if cfg.weight_decay else ""
+    optimizer += f"; fine-tuning lr {cfg.fine_tune_lr:g}" if two_phase else ""
+    params = "; ".join(f"{phase}: {p['total']:,} total, {p['trainable']:,} trainable"
+                       for phase, p in (ev.params or {}).items())
+    timing = ev.timing or {"epochs": []}
+    seconds = timing.get("mean_seconds_per_epoch")
+    speed = np.mean([e["images_per_second"] for e in timing["epochs"]]) if timing["epochs"] else None
+    threshold, boot = m["threshold"], m["bootstrap"]
+    rows = [
+        ["run", str(ev.run.path)],
+        ["model", f"{cfg.model} (weights: {cfg.weights})"],
+        ["records", str(m["records"])],
+        ["task", f"{m['task']} (head {ev.run.head})"],
+        ["classes", ", ".join(ev.run.classes)],
+        ["label policy", f"uncertain: {cfg.uncertainty}, blank: {cfg.blank}, label tree: {cfg.propagate_parents}"],
+        ["image size", f"{cfg.image_size} px"],
+        ["channels", cfg.input_channels],
+        ["loss", cfg.loss],
+        ["optimizer", optimizer],
+        ["schedule", _schedule(cfg)],
+        ["batch size", str(cfg.batch_size)],
+        ["epochs", epochs],
+        ["best epoch", best or "n/a"],
+        ["parameters", params or "n/a"],
+        ["time per epoch", "n/a" if seconds is None else f"{seconds:.1f} s"],
+        ["images/s", fmt(speed, 1)],
+        ["evaluated on", f"{ev.split}: {m['examples']} images, {m['patients']} patients"],
+        ["thresholds", str(threshold["method"]) + (f" (chosen on {threshold['split']})" if threshold["split"] else "")],
+        ["confidence intervals", f"{boot['level']:.0%} percentile, {boot['resamples']} {boot['unit']}-level "
+                                 f"bootstrap resamples (seed {boot['seed']})"],
+    ]
+    return Table(["", "value"], rows, numeric=False)
+
+
+def metric_blocks(metrics: dict[str, Any]) -> list[Block]:
+    """Per-class table, mean AUC, micro/macro averages; accuracy and confusion matrix when single-label."""
+    classes = metrics["classes"]
+    if metrics["task"] == "multiclass":
+        per_class = Table(["class", "n", "AUC [95 % CI]", "precision", "recall", "F1"],
+                          [[name, str(c["n"]), with_ci(c.get("auc"), c.get("auc_ci")), fmt(c["precision"]),
+                            fmt(c["recall"]), fmt(c["f1"])] for name, c in classes.items()])
+    else:
+        per_class = Table(["class", "n", "positives", "AUC [95 % CI]", "AP [95 % CI]", "threshold", "sensitivity",
+                           "specificity", "PPV", "NPV", "F1"],
+                          [[name, str(c["n"]), str(c["positives"]), with_ci(c.get("auc"), c.get("auc_ci")),
+                            with_ci(c.get("ap"), c.get("ap_ci")), fmt(c["threshold"]), fmt(c["sensitivity"]),
+                            fmt(c["specificity"]), fmt(c["ppv"]), fmt(c["npv"]), fmt(c["f1"])]
+                           for name, c in classes.items()])
+    blocks: list[Block] = [per_class, f"Mean AUC: {with_ci(metrics.get('mean_auc'), metrics.get('mean_auc_ci'))}"]
+    blocks.append(Table(["average", "precision", "recall", "F1"],
+                        [[avg, fmt(metrics[avg]["precision"]), fmt(metrics[avg]["recall"]), fmt(metrics[avg]["f1"])]
+                         for avg in ("micro", "macro")]))
+    if metrics["task"] == "multiclass":
+        blocks.append(f"Accuracy: {fmt(metrics['accuracy'])}")
+        blocks.append(Table(["true \\ predicted", *classes],
+                            [[name, *map(str, row)] for name, row in zip(classes, metrics["confusion"])]))
+    else:
+        blocks.append(Table(["class", "TN", "FP", "FN", "TP"],
+                            [[name, *(str(v) for row in c["confusion"] for v in row)] for name, c in classes.items()]))
+    return blocks
+
+
+def noise_table(metrics: dict[str, Any]) -> Table:
+    """One row per (noise, level) of ``metrics.json["noise_sweep"]``: mean AUC [CI], per-class AUC, accuracy."""
+    classes = list(metrics["classes"])
+    entries = metrics["noise_sweep"]
+    accuracy = any(e.get("accuracy") is not None for e in entries)  # multilabel sweeps carry None
+    return Table(["noise", "level", "mean AUC [95 % CI]", *classes] + (["accuracy"] if accuracy else []),
+                 [[e["noise"], f"{e['level']:g}", with_ci(e.get("mean_auc"), e.get("mean_auc_ci")),
+                   *(fmt(e.get("auc", {}).get(c)) for c in classes)] + ([fmt(e.get("accuracy"))] if accuracy else [])
+                  for e in entries])
+
+
+def figures(ev: Evaluation, out_dir: Path) -> dict[str, Image]:
+    """ROC (with patient-bootstrap bands), PR, confusion, training and noise-sweep figures, saved in ``out_dir``.
+
+    Returns:
+        name (``roc``, ``pr``, ``confusion``, ``training``, ``noise_sweep``) -> image, for the figures
+        the run has data for.
+    """
+    m, pred = ev.metrics, ev.predictions
+    boot = m["bootstrap"]
+    labels, scores, patients = {}, {}, {}
+    for name in ev.run.classes:
+        keep = pred[f"label_{name}"].notna().to_numpy()  # masked labels (U-Ignore) are left out, as in metrics
+        labels[name] = pred.loc[keep, f"label_{name}"].to_numpy().astype(int)
+        scores[name] = pred.loc[keep, f"prob_{name}"].to_numpy(np.float64)
+        patients[name] = pred.loc[keep, "patient"].to_numpy()
+    scorable = [c for c in ev.run.classes if 0 < labels[c].sum() < len(labels[c])]
+    made: list[tuple[str, str, Any]] = []
+    if scorable:
+        bands = {c: plots.roc_band(labels[c], scores[c], patients[c], resamples=boot["resamples"],
+                                   seed=boot["seed"], level=boot["level"]) for c in scorable}
+        auc_titles = {c: f"{c}\nAUC {with_ci(m['classes'][c].get('auc'), m['classes'][c].get('auc_ci'))}"
+                      for c in scorable}
+        made.append(("roc", "ROC curves with 95 % patient-bootstrap bands", plots.roc_curves(bands, auc_titles)))
+        # Multiclass metrics have no AP (the studies report none); the panel is then titled by class only.
+        ap_titles = {c: f"{c}\nAP {fmt(m['classes'][c]['ap'])}" for c in scorable if "ap" in m["classes"][c]}
+        made.append(("pr", "precision-recall curves (dotted: prevalence)",
+                     plots.pr_curves({c: labels[c] for c in scorable}, scores, ap_titles)))
+    if m["task"] == "multiclass":
+        made.append(("confusion", "confusion matrix", plots.confusion_matrix(m["confusion"], list(m["classes"]))))
+    else:
+        made.append(("confusion", "confusion matrices at the operating thresholds",
+                     plots.binary_confusions({c: e["confusion"] for c, e in m["classes"].items()})))
+    if ev.history is not None:
+        made.append(("training", "training curves (dotted line: best epoch), learning rate, time per epoch",
+                     plots.training_curves(ev.history, ev.run.classes, ev.monitor, ev.timing)))
+    if m.get("noise_sweep"):
+        made.append(("noise_sweep", "mean AUC against noise level", plots.noise_sweep(m["noise_sweep"])))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return {name: Image(f"{REPORT_FILES}/{name}.png", caption, plots.save_png(fig, out_dir / f"{name}.png"))
+            for name, caption, fig in made}
+
+
+def write_report(run_dir: str | Path, split: str = "test") -> tuple[Path, Path]:
+    """Write ``report.md`` (figures in ``report_files/``) and the self-contained ``report.html`` of a run.
+
+    Args:
+        run_dir: a finished fit run whose ``split`` was evaluated (``eval/<split>/metrics.json`` and
+            ``predictions.csv``); otherwise a ``UserError`` says to run ``python -m cxr_tf.evaluate``.
+
+    Returns:
+        (path of report.md, path of report.html), both in ``run_dir``.
+    """
+    return write(load_evaluation(run_dir, split))
+
+
+def write(ev: Evaluation) -> tuple[Path, Path]:
+    """``write_report`` of an already loaded evaluation."""
+    start, split = time.perf_counter(), ev.split
+    images = figures(ev, ev.run.path / REPORT_FILES)
+    sections: list[Section] = [("Run", [summary(ev)]), (f"Metrics ({split} split)", metric_blocks(ev.metrics)),
+                               ("Curves and confusion", [images[n] for n in ("roc", "pr", "confusion") if n in images])]
+    if "training" in images:
+        sections.append(("Training", [images["training"]]))
+    if "noise_sweep" in images:
+        sections.append(("Robustness to noise", [noise_table(ev.metrics), images["noise_sweep"]]))
+    title = f"Report: {ev.run.path.name} ({ev.run.config.model}, {split} split)"
+    md_path, html_path = ev.run.path / "report.md", ev.run.path / "report.html"
+    md_path.write_text(to_markdown(title, sections))
+    html_path.write_text(to_html(title, sections))
+    log.info("%s: report written in %.1f s", ev.run.path, time.perf_counter() - start)
+    return md_path, html_path

@@ -1,0 +1,67 @@
+"""``python -m cxr_tf.report``: the report of evaluated runs, and a comparison table of several.
+
+Each run gets ``report.md`` (figures in ``report_files/``) and a self-contained ``report.html``; with
+several runs the comparison (model, parameters, trainable, time/epoch, epochs to best, mean AUC [CI],
+accuracy, per-class AUC) is printed and written as Markdown with a CSV beside it.
+
+Examples:
+    python -m cxr_tf.report runs/demo
+    python -m cxr_tf.report runs/densenet121 runs/efficientnetb4 --out runs/compare.md
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Sequence
+
+from cxr_tf import cli, config
+from cxr_tf.config import option
+from cxr_tf.errors import UserError
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    """Flags of report (the run directories are also taken as positional arguments)."""
+
+    runs: list[str] = option([], "run directories evaluated by python -m cxr_tf.evaluate")
+    split: str = option("test", "evaluated split to report (the run's eval/<split>/)")
+    out: str = option("compare.md", "comparison of several runs: Markdown file (a .csv is written beside it)")
+
+
+def parse(argv: Sequence[str]) -> ReportConfig:
+    prog = "python -m cxr_tf.report"
+    parser = config.parser_for(ReportConfig, prog, "Write the report of evaluated runs and compare them.")
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN", help="run directories (same as --runs)")
+    values = vars(parser.parse_args(list(argv)))
+    values["runs"] = values.pop("run_dirs") + values.get("runs", [])
+    cfg = config.build(ReportConfig, values, prog)
+    if not cfg.runs:
+        raise UserError(f"{prog}: give at least one run directory, e.g. {prog} runs/demo")
+    return cfg
+
+
+def main(argv: Sequence[str]) -> int:
+    cfg = parse(argv)
+    from cxr_tf.evaluation import compare, report
+
+    # All runs are read before any report is written, so a run not yet evaluated fails fast.
+    evaluations = [report.load_evaluation(run, cfg.split) for run in cfg.runs]
+    for ev in evaluations:
+        md_path, html_path = report.write(ev)
+        print(f"{ev.run.path}: {md_path}, {html_path}")
+    if len(evaluations) == 1:
+        print(report.auc_table(evaluations[0].metrics))
+        return 0
+    md_path, csv_path, table = compare.write_comparison(evaluations, cfg.out)
+    print(table)
+    print(f"comparison: {md_path}, {csv_path}")
+    return 0
+
+
+def console() -> None:
+    sys.exit(cli.run(main))
+
+
+if __name__ == "__main__":
+    console()
