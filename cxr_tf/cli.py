@@ -8,6 +8,7 @@ so a user mistake never shows a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, NoReturn, Sequence
 
@@ -28,6 +29,9 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None 
     Returns the exit code; ``python -m`` entry points pass it to ``sys.exit``.
     """
     reporting.configure()
+    # TensorFlow's C++ start-up lines (CUDA probing, CPU features) bury a command's own output; an
+    # environment that sets TF_CPP_MIN_LOG_LEVEL keeps its choice.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         code = main(list(sys.argv[1:] if argv is None else argv))
     except CxrError as err:

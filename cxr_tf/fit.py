@@ -24,7 +24,8 @@ def main(argv: Sequence[str]) -> int:
     best = summary["best"]
     print(f"{summary['run']}: {summary['epochs']} epochs, best {summary['monitor']} "
           + ("n/a" if best is None else f"{best:.4f}")
-          + f", {summary['params'][next(iter(summary['params']))]['total']:,} parameters")
+          + f", {summary['params'][next(iter(summary['params']))]['total']:,} parameters"
+          + (" (finished earlier; nothing trained)" if summary.get("finished_earlier") else ""))
     return 0
 
 

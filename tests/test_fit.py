@@ -48,7 +48,7 @@ def test_a_short_cpu_run_learns_and_writes_its_run_directory(records, tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
     assert max(float(r["val_mean_auc"]) for r in rows) > 0.7
     assert {"lr", "val_auc_Cardiomegaly", "loss"} <= set(rows[0])
-    for name in ("best.keras", "config.toml", "dataset.json", "params.json", "timing.json"):
+    for name in ("best.keras", "config.toml", "dataset.json", "params.json", "timing.json", "summary.json"):
         assert (run / name).exists(), name
     assert len(json.loads((run / "timing.json").read_text())["epochs"]) == 4
     assert any((run / "tb").rglob("events.out.tfevents*"))
@@ -99,3 +99,6 @@ def test_a_killed_run_rerun_with_the_same_command_resumes_and_finishes(records, 
     assert 1 <= done < 3, "killed after the first epoch and before the last"
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
     assert [int(r["epoch"]) for r in history(run)] == list(range(3))
+    # Once finished, the same command trains nothing again.
+    again = subprocess.run(command, env=env, check=True, capture_output=True, text=True, timeout=600)
+    assert "finished earlier" in again.stdout and [int(r["epoch"]) for r in history(run)] == list(range(3))

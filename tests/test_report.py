@@ -25,7 +25,7 @@ from cxr_tf import cli, report
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import metrics as metrics_lib
 from cxr_tf.evaluation import plots
-from cxr_tf.evaluation.report import auc_table, write_report
+from cxr_tf.evaluation.report import write_report
 
 RESAMPLES = 200
 
@@ -234,13 +234,3 @@ def test_a_report_renders_with_masked_labels(copy_run):
     assert f"| {PHANTOM_CLASSES[0]} | 150 | " in md
     assert f"Mean AUC: {f3(m['mean_auc'])}\n" in md  # no interval: the bootstrap needs every label
     assert (run / "report_files" / "roc.png").exists()
-
-
-def test_auc_table_lists_every_class_with_its_interval():
-    m = {"classes": {"Edema": {"auc": 0.91234, "auc_ci": [0.8, 0.95]}, "Mass": {"auc": None}},
-         "mean_auc": 0.91234, "mean_auc_ci": [0.8, 0.95]}
-    lines = auc_table(m).splitlines()
-    assert lines[0] == md_row("class", "AUC", "95 % CI")
-    assert lines[2:] == [md_row("Edema", "0.912", "[0.800, 0.950]"), md_row("Mass", "n/a", "n/a"),
-                         md_row("mean", "0.912", "[0.800, 0.950]")]
-

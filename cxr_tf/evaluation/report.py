@@ -178,13 +178,6 @@ def to_html(title: str, sections: Sequence[Section]) -> str:
 # Sections.
 
 
-def auc_table(metrics: dict[str, Any]) -> str:
-    """Per-class ROC AUC with 95 % bootstrap CIs and the mean, as a Markdown table (readable as text)."""
-    rows = [[name, fmt(c.get("auc")), interval(c.get("auc_ci"))] for name, c in metrics["classes"].items()]
-    rows.append(["mean", fmt(metrics.get("mean_auc")), interval(metrics.get("mean_auc_ci"))])
-    return Table(["class", "AUC", "95 % CI"], rows).markdown()
-
-
 def _schedule(cfg: Any) -> str:
     if cfg.schedule == "cyclic":
         return (f"cyclic {cfg.clr_mode} ({min(cfg.base_lr, cfg.lr):g} to {cfg.lr:g}, half-cycle "

@@ -7,11 +7,18 @@ One call, one run directory (``runs/<name>/``):
   ``timing.json`` (seconds and images/s per epoch), ``tb/`` (TensorBoard: losses, per-class AUC,
   learning rate, input channels), ``best.keras`` (best validation mean AUC, or accuracy for
   single-label tasks), ``backup/`` (Keras ``BackupAndRestore``: a killed run re-run with the same
-  arguments resumes from its last finished epoch).
+  arguments resumes from its last finished epoch), ``summary.json`` (written last: the run is finished;
+  re-running its command returns this summary and trains nothing).
 * Two-phase training (``--freeze backbone``): the head is trained on a frozen backbone (BatchNorm in
   inference mode) for ``epochs``, then everything is fine-tuned for ``fine_tune_epochs`` at
   ``fine_tune_lr``, in one continuous log. A finished first phase is marked by ``phase1.weights.h5``
   so a run killed in the second phase does not train the first again.
+* Multi-worker (``--strategy multiworker``, the same command on every worker): only the chief writes the
+  run directory; the other workers write the same files to a scratch directory, removed at the end, and
+  resume from the chief's backup (so resuming needs the run directory on storage every worker reads).
+
+``prepare`` (devices, strategy, datasets, model, loss), ``compile_phase`` and ``phase_callbacks`` are the
+pieces of ``train``; ``python -m cxr_tf.lr_find`` and ``benchmarks/fit_overhead.py`` reuse them.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxr_tf import config as config_lib
 from cxr_tf import reporting
@@ -28,9 +35,15 @@ from cxr_tf.errors import UserError
 from cxr_tf.training import strategy as strategy_lib
 from cxr_tf.training.fit_config import FitConfig
 
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
 log = reporting.logger("fit")
 
 PHASE1_WEIGHTS = "phase1.weights.h5"
+SUMMARY = "summary.json"
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,8 @@ def resolve_task(info: dict[str, Any], cfg: FitConfig) -> Task:
 
 
 def run_dir(cfg: FitConfig) -> Path:
-    """The run directory; refuses one that holds a run with other settings (resuming needs the same)."""
+    """The run directory (not created here); refuses one that holds a run with other settings (resuming
+    needs the same)."""
     run = Path(cfg.out or f"runs/{cfg.model}")
     saved = run / "config.toml"
     if saved.exists():
@@ -66,48 +80,62 @@ def run_dir(cfg: FitConfig) -> Path:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise UserError(f"--out {run} holds a run with other settings ({', '.join(changed)}); "
                             "re-run with the same settings to resume, or choose another --out")
-    run.mkdir(parents=True, exist_ok=True)
     return run
 
 
-def train(cfg: FitConfig) -> dict[str, Any]:
-    """Train ``cfg.model`` on ``cfg.records`` into the run directory; returns a summary.
+@dataclass(frozen=True)
+class Setup:
+    """What a ``FitConfig`` builds before training; ``train``, ``lr_find`` and the benchmarks start here.
 
-    Returns:
-        ``{"run": str, "monitor": str, "best": float | None, "epochs": int, "params": {...}}``.
+    ``model`` and ``loss`` were built inside ``strategy.scope()``: compile the model there too.
+    """
+
+    info: dict[str, Any]       # the records' dataset.json
+    task: Task
+    strategy: tf.distribute.Strategy
+    global_batch: int          # per-replica batch x replicas
+    steps_per_epoch: int
+    train_ds: tf.data.Dataset  # repeated; (images float32 [B, S, S, C] 0-255, labels, weights) batches
+    val_ds: tf.data.Dataset    # one pass over the val split, same structure
+    positives: np.ndarray      # float64 [K] train-split label counts under the label policy
+    negatives: np.ndarray
+    model: keras.Model         # logits
+    loss: keras.losses.Loss
+
+
+def prepare(cfg: FitConfig) -> Setup:
+    """Devices, strategy, datasets, label counts, model and loss of ``cfg``; writes nothing.
+
+    Call it before anything else touches TensorFlow: ``--devices`` splits the host only before TF starts.
+    Sets the mixed-precision policy and the global random seed (``cfg.seed``).
     """
     strategy_lib.configure_devices(cfg.devices)
     import keras
-    import tensorflow as tf
 
-    from cxr_tf.models import build_model, freeze
+    from cxr_tf.models import build_model
     from cxr_tf.pipeline import make_dataset
     from cxr_tf.pipeline.counts import label_counts
     from cxr_tf.records import info as records_info
-    from cxr_tf.training import callbacks as cb
-    from cxr_tf.training import metrics as metric_lib
     from cxr_tf.training.losses import LOSSES
-    from cxr_tf.training.optimizers import OPTIMIZERS
-    from cxr_tf.training.schedules import SCHEDULES
 
     info = records_info.load(cfg.records)
     task = resolve_task(info, cfg)
-    run = run_dir(cfg)
-    (run / "config.toml").write_text(config_lib.to_toml(cfg))
-    (run / "dataset.json").write_text(json.dumps(info, indent=2))
     strategy_lib.set_mixed_precision(cfg.mixed_precision)
     keras.utils.set_random_seed(cfg.seed)
 
     dist = strategy_lib.make_strategy(cfg.strategy)
     global_batch = cfg.batch_size * dist.num_replicas_in_sync
-    policy = dict(classes=task.classes, uncertainty=cfg.uncertainty, blank=cfg.blank,
-                  propagate_parents=cfg.propagate_parents)
+    policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
+              "propagate_parents": cfg.propagate_parents}
     data = dict(policy, image_size=cfg.image_size, channels=cfg.input_channels, batch_size=global_batch,
                 seed=cfg.seed, cache=cfg.cache)
     steps = cfg.steps_per_epoch or max(1, -(-info["splits"]["train"]["examples"] // global_batch))
     train_ds = make_dataset(cfg.records, "train", augment=cfg.augment, noise=cfg.noise or None,
                             balance=cfg.balance, **data).repeat()
     val_ds = make_dataset(cfg.records, "val", **data)
+    if task.head == "multiclass":
+        # One label per image, never masked, and Keras weighs a per-image loss only by per-image weights.
+        train_ds, val_ds = (ds.map(lambda images, labels, _: (images, labels)) for ds in (train_ds, val_ds))
     positives, negatives = label_counts(cfg.records, "train", **policy)
     channels = 1 if cfg.input_channels == "gray1" else 3
 
@@ -116,47 +144,110 @@ def train(cfg: FitConfig) -> dict[str, Any]:
                             channels=channels, weights=cfg.weights, dropout=cfg.dropout,
                             freeze_stages=cfg.freeze_stages)
         loss = LOSSES.get(cfg.loss)(positives=positives, negatives=negatives, class_weights=cfg.class_weights)
+    return Setup(info, task, dist, global_batch, steps, train_ds, val_ds, positives, negatives, model, loss)
+
+
+def compile_phase(setup: Setup, cfg: FitConfig, lr: float, trainable_backbone: bool) -> None:
+    """Freeze (or unfreeze) the backbone and compile ``setup.model`` with ``cfg``'s optimizer at rate ``lr``,
+    the loss and the per-class AUCs (plus accuracy for single-label tasks), inside the strategy's scope."""
+    import keras
+
+    from cxr_tf.models import freeze
+    from cxr_tf.training import metrics as metric_lib
+    from cxr_tf.training.optimizers import OPTIMIZERS
+
+    task, model = setup.task, setup.model
+    with setup.strategy.scope():
+        if not trainable_backbone:
+            freeze.freeze_backbone(model)
+        else:
+            freeze.unfreeze(model, keep_frozen_stages=cfg.freeze_stages)
+        optimizer = OPTIMIZERS.get(cfg.optimizer)(learning_rate=lr, weight_decay=cfg.weight_decay,
+                                                  momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                                  clipnorm=cfg.clipnorm)
+        # Accuracy is per example; the pipeline's weights are per class (they mask U-Ignore labels).
+        accuracy = [keras.metrics.CategoricalAccuracy(name="accuracy")] if task.head == "multiclass" else []
+        model.compile(optimizer=optimizer, loss=setup.loss, metrics=accuracy,
+                      weighted_metrics=metric_lib.class_aucs(task.classes, task.head), jit_compile=cfg.jit_compile)
+
+
+def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: float, epochs: int,
+                    inputs: tf.Tensor, restore_from: Path | None = None) -> list[keras.callbacks.Callback]:
+    """The callbacks of one phase of ``train``, in their required order.
+
+    Args:
+        run: the run directory (a non-chief worker's scratch directory in a multi-worker run).
+        name: the phase (``train``, ``phase1``, ``phase2``), naming its backup.
+        restore_from: the run directory whose backup this process resumes from; default ``run``.
+        lr: the phase's (maximum) learning rate. epochs: the phase's last epoch (exclusive).
+        inputs: float32 [N, S, S, C] 0-255 images shown in TensorBoard.
+    """
+    import keras
+
+    from cxr_tf.training import callbacks as cb
+    from cxr_tf.training import metrics as metric_lib
+    from cxr_tf.training.schedules import SCHEDULES
 
     history_csv = run / "history.csv"
-    inputs = next(iter(val_ds.take(1)))[0][:3]
+    schedule = SCHEDULES.get(cfg.schedule)(base_lr=min(cfg.base_lr, lr), max_lr=lr,
+                                           steps_per_epoch=setup.steps_per_epoch, epochs=epochs,
+                                           step_size_epochs=cfg.step_size_epochs, mode=cfg.clr_mode,
+                                           warmup_epochs=cfg.warmup_epochs)
+    monitor = setup.task.monitor
+    callbacks = [
+        metric_lib.MeanAUC(setup.task.classes),  # first: the callbacks after it read val_mean_auc
+        schedule,
+        cb.BestModel(run / "best.keras", history_csv, monitor, "max"),
+        # Before the logs: an epoch reaches history.csv only once the model and its backup are saved.
+        cb.ResumableBackup(run / "backup" / name, restore_from=(restore_from or run) / "backup" / name),
+        cb.EpochTiming(run / "timing.json", setup.steps_per_epoch * setup.global_batch),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        keras.callbacks.TensorBoard(str(run / "tb"), update_freq="epoch"),
+        cb.InputImages(run / "tb", inputs),
+    ]
+    if cfg.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=cfg.patience))
+    return callbacks
+
+
+def train(cfg: FitConfig) -> dict[str, Any]:
+    """Train ``cfg.model`` on ``cfg.records`` into the run directory; returns a summary.
+
+    Returns:
+        ``{"run": str, "monitor": str, "best": float | None, "epochs": int, "params": {...}}``.
+    """
+    run = run_dir(cfg)  # refuses a mismatched run directory before the slow set-up
+    if (run / SUMMARY).exists():
+        log.info("%s finished earlier with these settings; nothing to train", run)
+        return {**json.loads((run / SUMMARY).read_text()), "finished_earlier": True}
+    setup = prepare(cfg)
+    import tensorflow as tf
+
+    from cxr_tf.records.output import atomic_write
+    from cxr_tf.training import callbacks as cb
+
+    model, task = setup.model, setup.task
+    run.mkdir(parents=True, exist_ok=True)
+    # Only the chief of a multi-worker run writes the run directory; the other workers write the same files
+    # to a scratch directory (removed at the end) and resume from the chief's backup and phase-1 weights.
+    out = strategy_lib.scratch_dir(run)
+    (out / "config.toml").write_text(config_lib.to_toml(cfg))
+    (out / "dataset.json").write_text(json.dumps(setup.info, indent=2))
+    history_csv = out / "history.csv"
+    inputs = next(iter(setup.val_ds.take(1)))[0][:3]
     # Kept across resumes: a run resumed in phase 2 still reports phase 1's parameters.
-    params_json = run / "params.json"
+    params_json = out / "params.json"
     params: dict[str, dict[str, int]] = json.loads(params_json.read_text()) if params_json.exists() else {}
 
     def phase(name: str, epochs: tuple[int, int], lr: float, trainable_backbone: bool) -> None:
-        with dist.scope():
-            if not trainable_backbone:
-                freeze.freeze_backbone(model)
-            else:
-                freeze.unfreeze(model, keep_frozen_stages=cfg.freeze_stages)
-            optimizer = OPTIMIZERS.get(cfg.optimizer)(learning_rate=lr, weight_decay=cfg.weight_decay,
-                                                      momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                                      clipnorm=cfg.clipnorm)
-            metrics = metric_lib.class_aucs(task.classes, task.head)
-            if task.head == "multiclass":
-                metrics.append(keras.metrics.CategoricalAccuracy(name="accuracy"))
-            model.compile(optimizer=optimizer, loss=loss, weighted_metrics=metrics, jit_compile=cfg.jit_compile)
+        compile_phase(setup, cfg, lr, trainable_backbone)
         params[name] = {"total": int(model.count_params()),
                         "trainable": int(sum(int(tf.size(w)) for w in model.trainable_weights))}
         params_json.write_text(json.dumps(params, indent=2))
-        schedule = SCHEDULES.get(cfg.schedule)(base_lr=min(cfg.base_lr, lr), max_lr=lr, steps_per_epoch=steps,
-                                               epochs=epochs[1], step_size_epochs=cfg.step_size_epochs,
-                                               mode=cfg.clr_mode, warmup_epochs=cfg.warmup_epochs)
-        callbacks = [
-            metric_lib.MeanAUC(task.classes),  # first: the callbacks after it read val_mean_auc
-            schedule,
-            cb.BestModel(run / "best.keras", history_csv, task.monitor, "max"),
-            # Before the logs: an epoch reaches history.csv only once the model and its backup are saved.
-            cb.ResumableBackup(run / "backup" / name),
-            cb.EpochTiming(run / "timing.json", steps * global_batch),
-            keras.callbacks.CSVLogger(str(history_csv), append=True),
-            keras.callbacks.TensorBoard(str(run / "tb"), update_freq="epoch"),
-            cb.InputImages(run / "tb", inputs),
-        ]
-        if cfg.patience:
-            callbacks.append(keras.callbacks.EarlyStopping(task.monitor, mode="max", patience=cfg.patience))
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs[1], initial_epoch=epochs[0],
-                  steps_per_epoch=steps, validation_steps=cfg.validation_steps, callbacks=callbacks, verbose=2)
+        model.fit(setup.train_ds, validation_data=setup.val_ds, epochs=epochs[1], initial_epoch=epochs[0],
+                  steps_per_epoch=setup.steps_per_epoch, validation_steps=cfg.validation_steps,
+                  callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1], inputs, restore_from=run),
+                  shuffle=False, verbose=2)  # the records pipeline shuffles
 
     two_phase = cfg.freeze == "backbone"
     phase1 = run / PHASE1_WEIGHTS
@@ -166,10 +257,14 @@ def train(cfg: FitConfig) -> dict[str, Any]:
     else:
         phase("phase1" if two_phase else "train", (0, cfg.epochs), cfg.lr, trainable_backbone=not two_phase)
         if two_phase:
-            model.save_weights(str(phase1))
+            model.save_weights(str(out / PHASE1_WEIGHTS))
     if two_phase and cfg.fine_tune_epochs:
         phase("phase2", (cfg.epochs, cfg.epochs + cfg.fine_tune_epochs), cfg.fine_tune_lr, trainable_backbone=True)
-    shutil.rmtree(run / "backup", ignore_errors=True)
+    shutil.rmtree(out / "backup", ignore_errors=True)
     best = cb.best_so_far(history_csv, task.monitor, "max")
-    return {"run": str(run), "monitor": task.monitor, "best": best, "params": params,
-            "epochs": cfg.epochs + (cfg.fine_tune_epochs if two_phase else 0)}
+    summary = {"run": str(run), "monitor": task.monitor, "best": best, "params": params,
+               "epochs": cfg.epochs + (cfg.fine_tune_epochs if two_phase else 0)}
+    # Written last: a run with a summary is finished, and re-running its command trains nothing again.
+    atomic_write(str(out / SUMMARY), json.dumps(summary, indent=2))
+    strategy_lib.remove_scratch(out, run)
+    return summary
