@@ -1,0 +1,223 @@
+"""A run's model exported for use without cxr_tf: a ``.keras`` file or a self-contained SavedModel.
+
+Both layouts carry the model's metadata (``metadata``: class order, head, thresholds, input size,
+channels, resize mode, source run, cxr_tf version), so a user needs nothing else to apply it::
+
+    keras/                          savedmodel/
+      model.keras                     saved_model.pb, variables/
+      metadata.json                   assets.extra/metadata.json  (same JSON, readable without TF)
+
+The ``.keras`` model takes float32 ``[B, S, S, C]`` pixels 0-255 already brought to the run's input
+(``cxr_tf.serving.preprocess.model_input``) and returns logits; it loads with plain
+``keras.saving.load_model`` (no cxr_tf objects are saved in it). The SavedModel has everything inside:
+
+* ``serving_default(images)``: tf.string ``[B]`` of encoded PNG/JPEG files (any size; gray, RGB or
+  RGBA; 8 or 16 bit) -> ``probabilities`` float32 ``[B, K]`` and ``labels`` int32 ``[B, K]``
+  (probability >= the class's threshold). Decoding (``decode_gray8``), resizing and channels are
+  graph ops. A file TensorFlow cannot decode (corrupt, DICOM, CMYK JPEG) fails the whole call, as
+  any serving signature does; ``python -m cxr_tf.predict`` reports such files one by one instead.
+* ``pixels(pixels)``: float32 ``[B, S, S, C]`` 0-255 model inputs -> the same two outputs.
+* ``metadata()``: ``json`` tf.string scalar, the metadata as JSON.
+
+An export is written into a temporary directory beside its destination and renamed into place, so an
+interrupted export never leaves a directory that looks finished.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+import cxr_tf
+from cxr_tf import runs
+from cxr_tf.errors import UserError
+from cxr_tf.serving.preprocess import model_input
+
+FORMATS = ("keras", "savedmodel")
+METADATA_FORMAT = 1
+METADATA_FILE = "metadata.json"
+KERAS_FILE = "model.keras"
+SAVEDMODEL_METADATA = Path("assets.extra") / METADATA_FILE  # TF Serving's place for files TF does not load
+DEFAULT_THRESHOLD = 0.5
+
+# ITU-R BT.601 luma in OpenCV's 15-bit fixed point (imgproc/src/color_rgb.simd.hpp: 0.299, 0.587, 0.114
+# scaled by 2^15), so an RGB file gives exactly the gray levels of cv2.cvtColor in imaging.decode_gray8
+# (checked on random 8- and 16-bit colours against OpenCV 5.0).
+_LUMA_SHIFT = 15
+_LUMA_RGB = (9798, 19235, 3735)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+# A PNG's bit depth is byte 24: signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
+_PNG_DEPTH_BYTE = 24
+
+
+def metadata(run: runs.Run) -> dict[str, Any]:
+    """What a user of the run's model needs besides its weights.
+
+    Returns:
+        JSON-able dict: ``classes`` (output order), ``head``, ``thresholds`` ({class: float}; the run's
+        ``thresholds.json`` when ``evaluate`` wrote one, else 0.5; ``thresholds_from`` says which),
+        ``image_size`` (pixels), ``channels`` (enhance|gray3|gray1), ``resize`` (pad|squash|crop),
+        ``model`` (zoo name), ``source_run`` (absolute path), ``cxr_tf_version``, ``format``.
+    """
+    chosen = run.thresholds() or {}
+    return {
+        "format": METADATA_FORMAT,
+        "classes": list(run.classes),
+        "head": run.head,
+        "thresholds": {name: float(chosen.get(name, DEFAULT_THRESHOLD)) for name in run.classes},
+        "thresholds_from": "run" if chosen else f"default {DEFAULT_THRESHOLD}",
+        "image_size": int(run.config.image_size),
+        "channels": run.config.input_channels,
+        "resize": run.info["resize"],
+        "model": run.config.model,
+        "source_run": str(run.path.resolve()),
+        "cxr_tf_version": cxr_tf.__version__,
+    }
+
+
+def input_channels(meta: dict[str, Any]) -> int:
+    """C of the model input described by ``meta``: 1 for gray1, else 3."""
+    return 1 if meta["channels"] == "gray1" else 3
+
+
+def export(run: runs.Run, fmt: str, out: Path) -> Path:
+    """Write ``run``'s model as ``fmt`` (``keras`` | ``savedmodel``) into the directory ``out``.
+
+    An earlier export in ``out`` is replaced; any other existing ``out`` is a ``UserError``.
+
+    Returns:
+        ``out``.
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    out = Path(out)
+    if out.exists() and not _replaceable(out):
+        raise UserError(f"--out {out}: exists and is not an earlier export; remove it or choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = metadata(run) | {"exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the export from other users of a shared run
+    try:
+        (_write_keras if fmt == "keras" else _write_savedmodel)(run.load_model(), meta, staging)
+        _replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _replaceable(path: Path) -> bool:
+    """An empty directory or an earlier export (never a user's other files)."""
+    return path.is_dir() and (not any(path.iterdir()) or (path / METADATA_FILE).is_file()
+                              or (path / SAVEDMODEL_METADATA).is_file())
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Move the finished ``staging`` directory to ``out``, replacing an earlier export there."""
+    if not out.exists():
+        staging.rename(out)
+        return
+    # A directory cannot be renamed over a non-empty one: the old export steps aside first.
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old.rmdir()
+    out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old)
+
+
+def _write_metadata(meta: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _write_keras(model: Any, meta: dict[str, Any], directory: Path) -> None:
+    # Re-saved from the compile=False model: no optimizer state and no cxr_tf losses or metrics,
+    # so keras.saving.load_model needs no custom objects.
+    model.save(directory / KERAS_FILE)
+    _write_metadata(meta, directory / METADATA_FILE)
+
+
+def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None:
+    import keras
+
+    size, channels, head = meta["image_size"], meta["channels"], meta["head"]
+    depth = input_channels(meta)
+    thresholds = tf.constant([meta["thresholds"][name] for name in meta["classes"]], tf.float32)
+    meta_json = json.dumps(meta)
+
+    def outputs(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = runs.probabilities(model(pixels, training=False), head)
+        return {"probabilities": probabilities, "labels": tf.cast(probabilities >= thresholds, tf.int32)}
+
+    def prepare(data: tf.Tensor) -> tf.Tensor:
+        return model_input(decode_gray8(data), image_size=size, resize=meta["resize"], channels=channels)
+
+    def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        return outputs(tf.map_fn(prepare, images, fn_output_signature=tf.TensorSpec([size, size, depth], tf.float32)))
+
+    def from_pixels(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+        return outputs(pixels)
+
+    def describe() -> dict[str, tf.Tensor]:
+        return {"json": tf.constant(meta_json)}
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", serve, [tf.TensorSpec([None], tf.string, name="images")])
+    archive.add_endpoint("pixels", from_pixels, [tf.TensorSpec([None, size, size, depth], tf.float32, name="pixels")])
+    archive.add_endpoint("metadata", describe, [])
+    archive.write_out(str(directory), verbose=False)
+    _write_metadata(meta, directory / SAVEDMODEL_METADATA)
+
+
+def decode_gray8(data: tf.Tensor) -> tf.Tensor:
+    """The graph twin of ``cxr_tf.imaging.decode_gray8`` for PNG and JPEG (also GIF, BMP).
+
+    Colour -> BT.601 luma with OpenCV's integer weights; alpha dropped; 16-bit PNGs stretched from
+    their own [min, max] to [0, 255] as ``imaging`` does; JPEGs with libjpeg's accurate integer IDCT
+    as OpenCV does. The gray levels equal ``imaging``'s for gray, RGB, RGBA, 8- and 16-bit PNGs and
+    gray and colour JPEGs (tests); DICOM and CMYK JPEG are not decodable here.
+
+    Args:
+        data: tf.string scalar, the file's bytes.
+
+    Returns:
+        uint8 [H, W, 1].
+    """
+    # Padded so that files shorter than a PNG header take the decode_image branch, which reports them.
+    header = tf.strings.join([tf.strings.substr(data, 0, _PNG_DEPTH_BYTE + 1), b"\0" * (_PNG_DEPTH_BYTE + 1)])
+    sixteen_bit = tf.logical_and(tf.equal(tf.strings.substr(header, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE),
+                                 tf.equal(tf.strings.substr(header, _PNG_DEPTH_BYTE, 1), b"\x10"))
+    jpeg = tf.equal(tf.strings.substr(header, 0, len(_JPEG_SIGNATURE)), _JPEG_SIGNATURE)
+    return tf.case([
+        (sixteen_bit, lambda: _stretch_to_uint8(_luma(tf.io.decode_png(data, channels=0, dtype=tf.uint16)))),
+        # TensorFlow's default JPEG IDCT is libjpeg's fast one; OpenCV uses the accurate one (gray
+        # levels differ by up to 15 on the phantoms otherwise).
+        (jpeg, lambda: tf.cast(_luma(tf.io.decode_jpeg(data, channels=0, dct_method="INTEGER_ACCURATE")), tf.uint8)),
+    ], default=lambda: tf.cast(_luma(tf.io.decode_image(data, channels=0, expand_animations=False)), tf.uint8),
+        exclusive=True)
+
+
+def _luma(pixels: tf.Tensor) -> tf.Tensor:
+    """[H, W, C] gray, gray + alpha, RGB or RGBA integers -> int64 [H, W, 1] gray levels."""
+    values = tf.cast(pixels, tf.int64)
+    weights = tf.constant(_LUMA_RGB, tf.int64)
+    channels = tf.shape(values)[-1]
+    return tf.cond(channels >= 3,
+                   lambda: tf.bitwise.right_shift(
+                       tf.reduce_sum(values[..., :3] * weights, -1, keepdims=True) + (1 << (_LUMA_SHIFT - 1)),
+                       tf.constant(_LUMA_SHIFT, tf.int64)),
+                   lambda: values[..., :1])
+
+
+def _stretch_to_uint8(gray: tf.Tensor) -> tf.Tensor:
+    """``imaging._stretch_to_uint8`` in float64 ops: own [min, max] -> [0, 255], a flat image -> 0."""
+    values = tf.cast(gray, tf.float64)
+    low, high = tf.reduce_min(values), tf.reduce_max(values)
+    stretched = tf.round((values - low) * tf.math.divide_no_nan(tf.constant(255.0, tf.float64), high - low))
+    return tf.cast(stretched, tf.uint8)

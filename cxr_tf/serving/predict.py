@@ -1,0 +1,250 @@
+"""Apply a trained model to image files: per-class probabilities and thresholded labels per image.
+
+The model is a run directory, an exported ``.keras`` model (with its ``metadata.json``) or an exported
+SavedModel (``cxr_tf.serving.export``); all three give the same numbers because every image goes
+through the same code: ``cxr_tf.imaging.decode_gray8`` (PNG, JPEG, DICOM; 8/16-bit; gray/RGB/RGBA, as
+build_records decodes) then ``cxr_tf.serving.preprocess.model_input``, and the model's pixels input.
+A file that cannot be used becomes a prediction with an ``error`` (the reason) instead of stopping
+the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, TextIO
+
+import numpy as np
+
+from cxr_tf import imaging, paths, reporting
+from cxr_tf.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
+OUTPUT_FORMATS = ("json", "csv")
+PATH_COLUMN = "path"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model ready to apply.
+
+    Attributes:
+        source: the ``--model`` path.
+        metadata: ``cxr_tf.serving.export.metadata``: classes, head, thresholds, image_size, channels, resize...
+        probabilities: float32 [B, S, S, C] 0-255 model inputs -> float32 [B, K] probabilities in [0, 1].
+    """
+
+    source: Path
+    metadata: dict[str, Any]
+    probabilities: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to predict: ``name`` as shown in the output, and its file, or why it is refused."""
+
+    name: str
+    file: Path | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's result: probabilities and 0/1 labels per class, or the ``error`` that stopped it."""
+
+    path: str
+    probabilities: dict[str, float] | None = None
+    labels: dict[str, int] | None = None
+    error: str | None = None
+
+
+def load_model(path: str | Path) -> Model:
+    """Open ``path``: a run directory, an exported ``.keras`` file or its directory, or a SavedModel directory."""
+    from cxr_tf.serving import export
+
+    path = Path(path)
+    if (path / "config.toml").is_file():
+        return _from_run(path)
+    keras_file = path / export.KERAS_FILE if path.is_dir() else path
+    if keras_file.suffix == ".keras" and keras_file.is_file():
+        return _from_keras(path, keras_file, keras_file.parent / export.METADATA_FILE)
+    if (path / "saved_model.pb").is_file():
+        return _from_savedmodel(path)
+    raise UserError(f"--model {path}: not a run directory, an exported .keras file (or its directory) or an "
+                    "exported SavedModel directory (python -m cxr_tf.export)")
+
+
+def _keras_probabilities(model: Any, head: str) -> Callable[[np.ndarray], np.ndarray]:
+    from keras import ops
+
+    from cxr_tf import runs
+
+    return lambda pixels: np.asarray(ops.convert_to_numpy(runs.probabilities(model.predict_on_batch(pixels), head)))
+
+
+def _from_run(path: Path) -> Model:
+    from cxr_tf import runs
+    from cxr_tf.serving import export
+
+    run = runs.load(path)
+    return Model(path, export.metadata(run), _keras_probabilities(run.load_model(), run.head))
+
+
+def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
+    import keras
+
+    if not metadata_file.is_file():
+        raise UserError(f"--model {path}: no {metadata_file.name} next to {keras_file.name}; export the run with "
+                        "python -m cxr_tf.export --format keras")
+    metadata = json.loads(metadata_file.read_text())
+    model = keras.saving.load_model(keras_file, compile=False)
+    return Model(path, metadata, _keras_probabilities(model, metadata["head"]))
+
+
+def _from_savedmodel(path: Path) -> Model:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    if "metadata" not in loaded.signatures or "pixels" not in loaded.signatures:
+        raise UserError(f"--model {path}: a SavedModel without cxr_tf's metadata and pixels signatures; "
+                        "export the run with python -m cxr_tf.export --format savedmodel")
+    metadata = json.loads(loaded.signatures["metadata"]()["json"].numpy())
+    serve = loaded.signatures["pixels"]
+    return Model(path, metadata, lambda pixels: serve(pixels=tf.constant(pixels, tf.float32))["probabilities"].numpy())
+
+
+def collect(inputs: Sequence[str | Path]) -> list[Item]:
+    """The images named by ``inputs``, in order.
+
+    Each input is an image file (any name: a non-image becomes an error item), a directory (every
+    ``IMAGE_SUFFIXES`` file below it, recursively, sorted by path) or a ``.csv`` file with a ``path``
+    column (paths relative to the CSV's directory; absolute or escaping paths become error items).
+
+    Raises:
+        UserError: an input that does not exist, or a CSV without a ``path`` column.
+    """
+    items: list[Item] = []
+    for raw in inputs:
+        source = Path(raw)
+        if source.is_dir():
+            found = [p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+            items += [Item(str(p), p) for p in sorted(found, key=lambda p: p.relative_to(source).as_posix())]
+        elif source.suffix.lower() == ".csv" and source.is_file():
+            items += _from_csv(source)
+        elif source.is_file():
+            items.append(Item(str(source), source))
+        else:
+            raise UserError(f"{source}: no such file or directory; give image files, directories of images or "
+                            f"CSV files with a {PATH_COLUMN!r} column")
+    return items
+
+
+def _from_csv(table: Path) -> list[Item]:
+    with open(table, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel writes a byte-order mark
+        reader = csv.DictReader(fh)
+        if PATH_COLUMN not in (reader.fieldnames or []):
+            raise UserError(f"{table}: no {PATH_COLUMN!r} column (columns: {', '.join(reader.fieldnames or [])}); "
+                            "give one image path per row, relative to the CSV's directory")
+        rows = [row[PATH_COLUMN] or "" for row in reader]
+    items = []
+    for raw in rows:
+        try:
+            items.append(Item(raw, paths.resolve(table.parent, paths.relative_path(raw))))
+        except paths.UnsafePath as err:
+            items.append(Item(raw, None, f"refused: {err}"))
+    return items
+
+
+def predict(model: Model, items: Sequence[Item], batch_size: int = 32) -> list[Prediction]:
+    """Predict every item, ``batch_size`` images per model call; unusable files become error predictions.
+
+    Returns:
+        One ``Prediction`` per item, in the items' order.
+    """
+    import tensorflow as tf
+
+    from cxr_tf.serving.preprocess import model_input
+
+    meta = model.metadata
+    prepare = tf.function(
+        lambda gray: model_input(gray, image_size=meta["image_size"], resize=meta["resize"],
+                                 channels=meta["channels"]),
+        input_signature=[tf.TensorSpec([None, None], tf.uint8)])  # one trace for every image size
+    results: dict[int, Prediction] = {}
+    batch: list[tuple[int, np.ndarray]] = []
+    for index, item in enumerate(reporting.progress(items, total=len(items), desc="predict", unit="image")):
+        gray, error = _decode(item)
+        if error is not None:
+            results[index] = Prediction(item.name, error=error)
+            continue
+        batch.append((index, prepare(gray).numpy()))
+        if len(batch) == batch_size:
+            results.update(_run_batch(model, items, batch))
+            batch = []
+    if batch:
+        results.update(_run_batch(model, items, batch))
+    return [results[index] for index in range(len(items))]
+
+
+def _decode(item: Item) -> tuple[np.ndarray | None, str | None]:
+    if item.error is not None:
+        return None, item.error
+    assert item.file is not None
+    try:
+        data = item.file.read_bytes()
+    except FileNotFoundError:
+        return None, "missing file"
+    except OSError as err:
+        return None, f"unreadable ({err.strerror or err})"
+    try:
+        return imaging.decode_gray8(data, item.file.name), None
+    except imaging.ImageError as err:
+        return None, str(err)
+
+
+def _run_batch(model: Model, items: Sequence[Item],
+               batch: list[tuple[int, np.ndarray]]) -> Iterator[tuple[int, Prediction]]:
+    classes = model.metadata["classes"]
+    thresholds = np.array([model.metadata["thresholds"][name] for name in classes], np.float32)
+    probabilities = model.probabilities(np.stack([pixels for _, pixels in batch]))
+    for (index, _), row in zip(batch, probabilities):
+        yield index, Prediction(items[index].name,
+                                probabilities={name: float(p) for name, p in zip(classes, row)},
+                                labels={name: int(p >= t) for name, p, t in zip(classes, row, thresholds)})
+
+
+def summary(predictions: Sequence[Prediction]) -> dict[str, int]:
+    """``{"images": n, "predicted": n_ok, "failed": n_error}``."""
+    failed = sum(p.error is not None for p in predictions)
+    return {"images": len(predictions), "predicted": len(predictions) - failed, "failed": failed}
+
+
+def write(predictions: Sequence[Prediction], model: Model, fmt: str, stream: TextIO) -> None:
+    """Write ``predictions`` to ``stream`` as ``json`` or ``csv``.
+
+    JSON: ``{"model", "classes", "thresholds", "summary", "predictions": [{"path", "probabilities":
+    {class: p}, "labels": {class: 0|1}} or {"path", "error"}]}``. CSV: one row per image with columns
+    ``path``, ``<class>_probability`` and ``<class>_label`` per class, and ``error`` (empty when predicted).
+    """
+    classes = model.metadata["classes"]
+    if fmt == "json":
+        json.dump({"model": str(model.source), "classes": classes, "thresholds": model.metadata["thresholds"],
+                   "summary": summary(predictions),
+                   "predictions": [{k: v for k, v in vars(p).items() if v is not None} for p in predictions]},
+                  stream, indent=2)
+        stream.write("\n")
+        return
+    if fmt != "csv":
+        raise UserError(f"--format {fmt}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    columns = [PATH_COLUMN, *(f"{name}_probability" for name in classes), *(f"{name}_label" for name in classes),
+               "error"]
+    writer = csv.DictWriter(stream, columns, lineterminator="\n")
+    writer.writeheader()
+    for p in predictions:
+        row: dict[str, Any] = {PATH_COLUMN: p.path, "error": p.error or ""}
+        for name in classes:
+            row[f"{name}_probability"] = "" if p.probabilities is None else repr(p.probabilities[name])
+            row[f"{name}_label"] = "" if p.labels is None else p.labels[name]
+        writer.writerow(row)

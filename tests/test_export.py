@@ -1,0 +1,209 @@
+"""python -m cxr_tf.export: a SavedModel that serves encoded images without cxr_tf and agrees with
+in-process prediction, a .keras export that reloads with plain Keras, metadata, atomic replacement."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests import image_factory
+from tests.conftest import PHANTOM_CLASSES
+
+from cxr_tf import cli, export as export_cli, imaging, runs
+from cxr_tf.errors import UserError
+from cxr_tf.records import features, info
+from cxr_tf.serving import export
+from cxr_tf.serving.preprocess import model_input
+
+THRESHOLDS = {"Cardiomegaly": 0.3, "Effusion": 0.6, "Edema": 0.45}
+
+
+def phantom_grays(records: Path, count: int) -> list[np.ndarray]:
+    """The first ``count`` test-split phantoms of ``records`` as uint8 [H, W]."""
+    import tensorflow as tf
+
+    shards = info.shard_paths(str(records), info.load(str(records)), "test")
+    spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    return [imaging.decode_gray8(tf.io.parse_single_example(example, spec)[features.IMAGE_KEY].numpy())
+            for example in tf.data.TFRecordDataset(shards).take(count)]
+
+
+def encoded_variants(gray: np.ndarray) -> dict[str, bytes]:
+    """One phantom as the files users have: PNG, JPEG, non-square RGB, RGBA and 16-bit PNG."""
+    wide = cv2.resize(gray, (96, 80), interpolation=cv2.INTER_LINEAR)  # not square: exercises resize=pad
+    tinted = np.dstack([wide, np.clip(wide.astype(int) + 20, 0, 255), wide // 2]).astype(np.uint8)  # BGR
+    return {
+        "gray.png": image_factory.png(gray),
+        "gray.jpg": image_factory.jpeg(gray),
+        "tinted.png": image_factory.png(tinted),
+        "alpha.png": image_factory.png(np.dstack([tinted, np.full(wide.shape, 255, np.uint8)])),
+        "deep.png": image_factory.png(gray.astype(np.uint16) * 16 + 100),  # 12 significant bits
+    }
+
+
+def reference_probabilities(run: runs.Run, model, data: bytes, name: str = "") -> np.ndarray:
+    """In-process prediction: ``model_input(decode_gray8(data))`` through the run's model, float [K]."""
+    pixels = model_input(imaging.decode_gray8(data, name), image_size=run.config.image_size,
+                         resize=run.info["resize"], channels=run.config.input_channels)
+    return np.asarray(runs.probabilities(model(pixels[None], training=False), run.head))[0]
+
+
+@pytest.fixture(scope="module")
+def run(phantom_run, tmp_path_factory) -> runs.Run:
+    """A copy of ``phantom_run`` with operating thresholds, as ``evaluate`` would leave it."""
+    copy = runs.load(shutil.copytree(phantom_run, tmp_path_factory.mktemp("export") / "run"))
+    copy.save_thresholds(THRESHOLDS, "youden", "val")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def exported(run) -> dict[str, Path]:
+    """The run exported in both formats by the command, into their default directories."""
+    for fmt in export.FORMATS:
+        assert cli.run(export_cli.main, ["--run", str(run.path), "--format", fmt]) == 0
+    return {fmt: run.path / "export" / fmt for fmt in export.FORMATS}
+
+
+# Run in a fresh interpreter in which importing cxr_tf fails, so nothing of it can be used.
+CONSUMER = textwrap.dedent("""
+    import json, sys
+    sys.modules["cxr_tf"] = None
+    import keras, tensorflow as tf
+
+    savedmodel, keras_file, pixels_file, *images = sys.argv[1:]
+    loaded = tf.saved_model.load(savedmodel)
+    served = loaded.signatures["serving_default"](images=tf.constant([open(p, "rb").read() for p in images]))
+    pixels = tf.constant(json.load(open(pixels_file)), tf.float32)
+    print(json.dumps({
+        "probabilities": served["probabilities"].numpy().tolist(),
+        "labels": served["labels"].numpy().tolist(),
+        "pixels_probabilities": loaded.signatures["pixels"](pixels=pixels)["probabilities"].numpy().tolist(),
+        "metadata": json.loads(loaded.signatures["metadata"]()["json"].numpy()),
+        "keras_logits": keras.ops.convert_to_numpy(keras.saving.load_model(keras_file)(pixels)).tolist(),
+        "cxr_tf_modules": sorted(m for m in sys.modules if m.startswith("cxr_tf") and sys.modules[m]),
+    }))
+""")
+
+
+@pytest.fixture(scope="module")
+def consumer(run, exported, phantom_records, tmp_path_factory) -> dict:
+    """What a user without cxr_tf gets from the exports, for two phantoms in five encodings each."""
+    tmp = tmp_path_factory.mktemp("consumer")
+    files = []
+    for index, gray in enumerate(phantom_grays(phantom_records, 2)):
+        for name, data in encoded_variants(gray).items():
+            files.append(tmp / f"{index}_{name}")
+            files[-1].write_bytes(data)
+    pixels = [model_input(imaging.decode_gray8(f.read_bytes()), image_size=run.config.image_size,
+                          resize=run.info["resize"], channels=run.config.input_channels).numpy().tolist()
+              for f in files[:3]]
+    (tmp / "pixels.json").write_text(json.dumps(pixels))
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", CONSUMER, str(exported["savedmodel"]),
+                           str(exported["keras"] / export.KERAS_FILE), str(tmp / "pixels.json"), *map(str, files)],
+                          capture_output=True, text=True, cwd=tmp, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"files": files, "pixels": np.array(pixels)}
+
+
+def test_metadata_falls_back_to_half_without_run_thresholds(phantom_run):
+    meta = export.metadata(runs.load(phantom_run))
+    assert meta["thresholds"] == {name: 0.5 for name in PHANTOM_CLASSES}
+    assert meta["thresholds_from"] == "default 0.5"
+
+
+@pytest.mark.slow  # with the other `consumer` tests: two exports and a fresh TensorFlow process
+def test_savedmodel_serves_encoded_images_like_in_process_prediction(run, consumer):
+    model = run.load_model()
+    expected = np.stack([reference_probabilities(run, model, f.read_bytes()) for f in consumer["files"]])
+    served = np.array(consumer["probabilities"])
+    assert consumer["cxr_tf_modules"] == []
+    assert served.shape == (len(consumer["files"]), len(PHANTOM_CLASSES))
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    # The phantoms differ, so equality above is not a constant output.
+    assert np.ptp(served, axis=0).max() > 1e-3
+
+
+@pytest.mark.slow
+def test_savedmodel_labels_apply_the_run_thresholds(consumer):
+    thresholds = np.array([THRESHOLDS[name] for name in PHANTOM_CLASSES])
+    np.testing.assert_array_equal(consumer["labels"], np.array(consumer["probabilities"]) >= thresholds)
+
+
+@pytest.mark.slow
+def test_pixels_signature_and_keras_export_agree_with_the_run_model(run, consumer):
+    model = run.load_model()
+    logits = np.asarray(model(consumer["pixels"], training=False))
+    np.testing.assert_allclose(consumer["keras_logits"], logits, atol=1e-5)
+    np.testing.assert_allclose(consumer["pixels_probabilities"], runs.probabilities(logits, run.head), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_metadata_round_trips_in_both_formats(run, exported, consumer):
+    keras_meta = json.loads((exported["keras"] / export.METADATA_FILE).read_text())
+    savedmodel_meta = json.loads((exported["savedmodel"] / export.SAVEDMODEL_METADATA).read_text())
+    assert consumer["metadata"] == savedmodel_meta
+    for meta in (keras_meta, savedmodel_meta):
+        assert {key: meta[key] for key in export.metadata(run)} == export.metadata(run)
+        assert meta["classes"] == PHANTOM_CLASSES and meta["thresholds"] == THRESHOLDS
+        assert (meta["head"], meta["image_size"], meta["channels"], meta["resize"]) == ("multilabel", 64, "enhance",
+                                                                                        "pad")
+        assert meta["thresholds_from"] == "run" and meta["source_run"] == str(run.path.resolve())
+
+
+@pytest.mark.parametrize("variant", ["tinted.png", "alpha.png", "deep.png", "gray.jpg"])
+def test_graph_decoding_gives_the_gray_levels_of_imaging(phantom_records, variant):
+    import tensorflow as tf
+
+    data = encoded_variants(phantom_grays(phantom_records, 1)[0])[variant]
+    np.testing.assert_array_equal(export.decode_gray8(tf.constant(data)).numpy()[..., 0], imaging.decode_gray8(data))
+
+
+def test_dicom_is_not_decodable_in_the_graph():
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        export.decode_gray8(tf.constant(image_factory.dicom(image_factory.gradient().astype(np.uint16) * 16)))
+
+
+def test_export_replaces_an_earlier_export(run, tmp_path):
+    out = tmp_path / "model"
+    export.export(run, "keras", out)
+    (out / "stale.txt").write_text("from the earlier export")
+    assert export.export(run, "keras", out) == out
+    assert sorted(p.name for p in out.iterdir()) == [export.METADATA_FILE, export.KERAS_FILE]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_export_refuses_a_directory_that_is_not_an_export(run, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="--out"):
+        export.export(run, "keras", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_failed_export_leaves_the_earlier_export_and_no_partial_one(run, tmp_path, monkeypatch):
+    out = tmp_path / "model"
+    export.export(run, "keras", out)
+    before = (out / export.METADATA_FILE).read_text()
+
+    def interrupted(model, meta, directory):
+        (directory / export.METADATA_FILE).write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "_write_keras", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.export(run, "keras", out)
+    with pytest.raises(KeyboardInterrupt):
+        export.export(run, "keras", tmp_path / "new")
+    assert (out / export.METADATA_FILE).read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
