@@ -140,6 +140,19 @@ def parse(cls: type[C], argv: Sequence[str], prog: str = "", description: str = 
     return build(cls, values, prog or cls.__name__)
 
 
+def parse_with_positionals(cls: type[C], argv: Sequence[str], prog: str, description: str, *, field: str,
+                           metavar: str) -> C:
+    """``parse`` for commands that also take bare arguments: ``cmd A B --x 1`` is ``cmd --field A B --x 1``.
+
+    ``field`` is a list field of ``cls``; bare arguments come first, then those given with its flag.
+    """
+    parser = parser_for(cls, prog, description)
+    parser.add_argument("bare", nargs="*", metavar=metavar, help=f"same as --{field.replace('_', '-')}")
+    values = vars(parser.parse_intermixed_args(list(argv)))
+    values[field] = values.pop("bare") + values.get(field, [])
+    return build(cls, values, prog)
+
+
 def load_toml(path: Path) -> dict[str, Any]:
     """Read a TOML recipe; a missing or malformed file is a ``UserError`` naming it."""
     try:

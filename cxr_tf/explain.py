@@ -45,11 +45,8 @@ class ExplainConfig:
 
 def parse_args(argv: Sequence[str]) -> ExplainConfig:
     prog = "python -m cxr_tf.explain"
-    parser = config.parser_for(ExplainConfig, prog, "Grad-CAM heatmaps of a run's model over images.")
-    parser.add_argument("paths", nargs="*", metavar="IMAGE", help="image files to explain")
-    values = vars(parser.parse_intermixed_args(list(argv)))
-    values["images"] = values.pop("paths") + values.get("images", [])
-    return config.build(ExplainConfig, values, prog)
+    return config.parse_with_positionals(ExplainConfig, argv, prog, "Grad-CAM heatmaps of a run's model over "
+                                         "images.", field="images", metavar="IMAGE")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -40,11 +40,8 @@ class PredictConfig:
 def parse(argv: Sequence[str]) -> PredictConfig:
     """``PredictConfig`` from flags plus positional ``IMAGE|DIR|CSV`` arguments."""
     prog = "python -m cxr_tf.predict"
-    parser = config.parser_for(PredictConfig, prog, "Predict chest X-ray findings for image files.")
-    parser.add_argument("positional", nargs="*", metavar="IMAGE|DIR|CSV", help="images, directories or CSV files")
-    values = vars(parser.parse_args(list(argv)))
-    values["inputs"] = values.pop("positional") + values.get("inputs", [])
-    cfg = config.build(PredictConfig, values, prog)
+    cfg = config.parse_with_positionals(PredictConfig, argv, prog, "Predict chest X-ray findings for image files.",
+                                        field="inputs", metavar="IMAGE|DIR|CSV")
     if not cfg.inputs:
         raise UserError(f"{prog}: give at least one IMAGE, DIR or CSV (see --help)")
     if cfg.batch_size < 1:

@@ -31,11 +31,8 @@ class ReportConfig:
 
 def parse(argv: Sequence[str]) -> ReportConfig:
     prog = "python -m cxr_tf.report"
-    parser = config.parser_for(ReportConfig, prog, "Write the report of evaluated runs and compare them.")
-    parser.add_argument("run_dirs", nargs="*", metavar="RUN", help="run directories (same as --runs)")
-    values = vars(parser.parse_args(list(argv)))
-    values["runs"] = values.pop("run_dirs") + values.get("runs", [])
-    cfg = config.build(ReportConfig, values, prog)
+    cfg = config.parse_with_positionals(ReportConfig, argv, prog, "Write the report of evaluated runs and compare "
+                                        "them.", field="runs", metavar="RUN")
     if not cfg.runs:
         raise UserError(f"{prog}: give at least one run directory, e.g. {prog} runs/demo")
     return cfg

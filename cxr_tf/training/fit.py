@@ -111,6 +111,7 @@ def prepare(cfg: FitConfig) -> Setup:
     """
     strategy_lib.configure_devices(cfg.devices)
     import keras
+    import tensorflow as tf
 
     from cxr_tf.models import build_model
     from cxr_tf.pipeline import make_dataset
@@ -133,6 +134,11 @@ def prepare(cfg: FitConfig) -> Setup:
     train_ds = make_dataset(cfg.records, "train", augment=cfg.augment, noise=cfg.noise or None,
                             balance=cfg.balance, **data).repeat()
     val_ds = make_dataset(cfg.records, "val", **data)
+    if task.head != "multiclass" or len(task.classes) == len(info["classes"]):
+        # Every val record is kept: telling Keras how many batches there are spares it a false "input ran
+        # out of data" warning at the end of each validation pass.
+        batches = -(-info["splits"]["val"]["examples"] // global_batch)
+        val_ds = val_ds.apply(tf.data.experimental.assert_cardinality(batches))
     if task.head == "multiclass":
         # One label per image, never masked, and Keras weighs a per-image loss only by per-image weights.
         train_ds, val_ds = (ds.map(lambda images, labels, _: (images, labels)) for ds in (train_ds, val_ds))
