@@ -44,9 +44,9 @@ def feature_layer(model: Any, name: str | None = None) -> Any:
     topological order, so walking back from the first head layer meets the backbone's output first.
     The last map at least ``MIN_CAM_SIDE`` cells wide is taken (the 7x7 final map of a 224-px
     DenseNet or ResNet, as in Grad-CAM's paper), else the last map with more than one cell: a coarser
-    map cannot point inside a box (at 64 px cnn5's last map is 4x4 and its peak always fell on the
-    border of the phantoms' heart boxes; its 8x8 ``block4_relu`` hit 60-100 %). Pooling layers are looked
-    through (their input is the same evidence at a finer resolution). A ViT (``cxr_tf.models.vit``) hands the head its class token as a 1x1 map; there the
+    map cannot point inside a box (at 64 px cnn5's last map is 4x4 and its peak fell on the border of the
+    phantoms' heart boxes; in the 96-px demo the 12x12 ``block4_relu`` puts 93 % of the peaks inside the
+    heart box). Pooling layers are looked through (their input is the same evidence at a finer resolution). A ViT (``cxr_tf.models.vit``) hands the head its class token as a 1x1 map; there the
     tokens entering the last attention layer are taken (after that layer no patch token reaches the
     class token, so gradients there are zero; the choice of pytorch-grad-cam for ViTs), and
     ``grad_cam`` lays their patch tokens ``[B, 1 + g*g, D]`` out as a g x g grid.
@@ -95,9 +95,7 @@ def grad_cam(model: Any, images: Any, class_index: int, head: str, layer: str | 
         class_index: k, the class's position in the model's output.
         head: ``multilabel`` / ``multiclass`` (logit ``[:, k]``) or ``multilabel3`` (the positive
             state's logit ``[:, k, 1]``).
-        layer: name of the feature map to weigh (default ``feature_layer(model)``). On the 64-px
-            phantoms cnn5's last map (4x4) never peaks inside a heart box; ``block4_relu`` (8x8) does in
-            72-100 % of the train split's Cardiomegaly boxes (chance 14 %).
+        layer: name of the feature map to weigh (default ``feature_layer(model)``).
 
     Returns:
         float32 [B, S, S] in [0, 1], each map divided by its maximum; all zeros where no feature
