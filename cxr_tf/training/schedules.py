@@ -38,13 +38,22 @@ class LearningRateLogger(keras.callbacks.Callback):
     def rate(self, iteration: int, epoch: int) -> float:
         raise NotImplementedError
 
+    iteration: int | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.iteration = None
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        # The optimizer's own step counter survives BackupAndRestore, so a resumed run continues the cycle.
-        iteration = int(self.model.optimizer.iterations.numpy())
-        self.model.optimizer.learning_rate.assign(self.rate(iteration, self.epoch))
+        if self.iteration is None:
+            # The optimizer's own step counter survives BackupAndRestore (restored by now, whatever the
+            # callback order), so a resumed run continues the cycle. Read once: a read per batch would
+            # wait for the previous step to finish.
+            self.iteration = int(self.model.optimizer.iterations.numpy())
+        self.model.optimizer.learning_rate.assign(self.rate(self.iteration, self.epoch))
+        self.iteration += 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
