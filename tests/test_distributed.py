@@ -144,7 +144,8 @@ def test_two_local_workers_train_one_run_that_only_the_chief_writes(phantom_reco
     assert worker.returncode == 0, worker.stderr[-3000:]
     # The same summary line on both: one synchronous run, metrics reduced over both workers.
     assert chief.stdout.strip().splitlines()[-1] == worker.stdout.strip().splitlines()[-1]
-    expected = {"best.keras", "config.toml", "dataset.json", "history.csv", "params.json", "timing.json", "summary.json", "tb"}
+    expected = {"best.keras", "config.toml", "dataset.json", "history.csv", "params.json", "timing.json",
+                "summary.json", "tb"}
     assert {p.name for p in run.iterdir()} == expected
     with open(run / "history.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

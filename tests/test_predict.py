@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 
 from tests import image_factory
 from tests.conftest import PHANTOM_CLASSES
-from tests.test_export import THRESHOLDS, encoded_variants, phantom_grays, reference_probabilities
+from tests.serving_util import THRESHOLDS, encoded_variants, phantom_grays, reference_probabilities, run_with_thresholds
 
 from cxr_tf import cli, predict as predict_cli, runs
 from cxr_tf.serving import export, predict
@@ -24,9 +23,7 @@ BAD = {"corrupt.png": "corrupt", "text.jpg": "not an image", "bomb.png": "too la
 
 @pytest.fixture(scope="module")
 def run(phantom_run, tmp_path_factory) -> runs.Run:
-    copy = runs.load(shutil.copytree(phantom_run, tmp_path_factory.mktemp("predict") / "run"))
-    copy.save_thresholds(THRESHOLDS, "youden", "val")
-    return copy
+    return run_with_thresholds(phantom_run, tmp_path_factory.mktemp("predict"))
 
 
 @pytest.fixture(scope="module")

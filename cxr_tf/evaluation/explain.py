@@ -46,7 +46,8 @@ def feature_layer(model: Any, name: str | None = None) -> Any:
     DenseNet or ResNet, as in Grad-CAM's paper), else the last map with more than one cell: a coarser
     map cannot point inside a box (at 64 px cnn5's last map is 4x4 and its peak fell on the border of the
     phantoms' heart boxes; in the 96-px demo the 12x12 ``block4_relu`` puts 93 % of the peaks inside the
-    heart box). Pooling layers are looked through (their input is the same evidence at a finer resolution). A ViT (``cxr_tf.models.vit``) hands the head its class token as a 1x1 map; there the
+    heart box). Pooling layers are looked through (their input is the same evidence at a finer
+    resolution). A ViT (``cxr_tf.models.vit``) hands the head its class token as a 1x1 map; there the
     tokens entering the last attention layer are taken (after that layer no patch token reaches the
     class token, so gradients there are zero; the choice of pytorch-grad-cam for ViTs), and
     ``grad_cam`` lays their patch tokens ``[B, 1 + g*g, D]`` out as a g x g grid.
