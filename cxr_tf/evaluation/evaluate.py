@@ -111,18 +111,15 @@ def example_ids(records: str, split: str, classes: Sequence[str]) -> tuple[np.nd
     """
     import tensorflow as tf
 
-    from cxr_tf.pipeline.dataset import select_classes
+    from cxr_tf.pipeline.dataset import select_classes, serialized_records
     from cxr_tf.records import features, info as records_info
 
     info = records_info.load(records)
     shards = records_info.shard_paths(records, info, split)
     spec = features.feature_spec(len(info["classes"]))
-    keys = (features.PATH_KEY, features.PATIENT_KEY, features.LABELS_KEY)
-    # The read order of make_dataset without shuffling: a deterministic interleave of up to 8 shards
-    # (tests/test_evaluate.py pins the two orders together).
-    ds = tf.data.Dataset.from_tensor_slices(shards).interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(shards), 8))
-    ds = ds.batch(4096).map(lambda serialized: tf.io.parse_example(serialized, {k: spec[k] for k in keys}))
+    wanted = {k: spec[k] for k in (features.PATH_KEY, features.PATIENT_KEY, features.LABELS_KEY)}
+    # make_dataset's own read order (shuffle=False): the ids line up with its examples by construction.
+    ds = serialized_records(shards).batch(4096).map(lambda serialized: tf.io.parse_example(serialized, wanted))
     paths, patients, states = [], [], []
     for batch in ds:
         paths.append(batch[features.PATH_KEY].numpy())

@@ -83,6 +83,21 @@ def to_channels(image: tf.Tensor, mode: str, photometric: dict[str, tf.Tensor] |
     return tf.gather(tables, levels)
 
 
+def serialized_records(paths: Sequence[str], *, shuffle: bool = False, seed: int | None = None,
+                       deterministic: bool = True) -> tf.data.Dataset:
+    """The serialized records of shard files ``paths``, in the order ``make_dataset`` reads them.
+
+    Up to 8 shards are interleaved; with ``shuffle`` the shard order is reshuffled each epoch. Without
+    ``shuffle`` and with ``deterministic`` the order is fixed, so code reading other features of the same
+    records (evaluate's paths and patients) lines up with ``make_dataset``'s examples.
+    """
+    files = tf.data.Dataset.from_tensor_slices(list(paths))
+    if shuffle:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    return files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), 8),
+                            num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+
+
 def make_dataset(
     records: str,
     split: str,
@@ -196,11 +211,7 @@ def make_dataset(
         image.set_shape([image_size, image_size, 3 if channels != "gray1" else 1])
         return image, element["label"], element["weight"]
 
-    files = tf.data.Dataset.from_tensor_slices(paths)
-    if shuffle:
-        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), 8),
-                          num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = serialized_records(paths, shuffle=shuffle, seed=seed, deterministic=deterministic)
     if cache:
         ds = ds.cache("" if cache is True else cache)
     if shuffle:
