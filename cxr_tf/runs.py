@@ -31,6 +31,7 @@ class Run:
     info: dict[str, Any]
     classes: list[str]
     head: str  # multilabel | multiclass | multilabel3 (see cxr_tf.models.HEADS)
+    monitor: str  # the history.csv column that chose best.keras: val_mean_auc | val_accuracy
 
     @property
     def model_file(self) -> Path:
@@ -66,7 +67,7 @@ def load(path: str | Path) -> Run:
     cfg = config_lib.build(FitConfig, config_lib.load_toml(path / "config.toml"), str(path / "config.toml"))
     info = json.loads((path / "dataset.json").read_text())
     task = resolve_task(info, cfg)
-    return Run(path, cfg, info, task.classes, task.head)
+    return Run(path, cfg, info, task.classes, task.head, task.monitor)
 
 
 def probabilities(logits: Any, head: str) -> Any:

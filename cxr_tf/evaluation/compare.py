@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from cxr_tf.evaluation.report import Evaluation, Table, fmt, with_ci
+from cxr_tf.evaluation.formatting import fmt, with_ci
+from cxr_tf.evaluation.report import Evaluation, Table
 
 
 def _phases(ev: Evaluation) -> list[dict[str, int]]:

@@ -29,6 +29,7 @@ import pandas as pd
 from cxr_tf import reporting, runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import bootstrap, metrics as metrics_lib
+from cxr_tf.evaluation.formatting import fmt, with_ci
 
 VAL_SPLIT = "val"
 CI_LEVEL = 0.95
@@ -282,16 +283,6 @@ def summary_table(metrics: dict[str, Any]) -> str:
     Multilabel: n, positives, AUC [CI], AP, threshold, sensitivity, specificity. Multiclass: n, AUC [CI],
     precision, recall, F1, then accuracy.
     """
-    def num(value: float | None, digits: int = 3) -> str:
-        return "n/a" if value is None else f"{value:.{digits}f}"
-
-    def with_ci(value: float | None, ci: Sequence[float | None] | None) -> str:
-        if value is None:
-            return "n/a"
-        if not ci or None in ci:
-            return num(value)
-        return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
-
     classes = metrics["classes"]
     width = max(len("class"), *map(len, classes))
     multiclass = metrics["task"] == "multiclass"
@@ -301,13 +292,13 @@ def summary_table(metrics: dict[str, Any]) -> str:
     lines = [f"{'class':<{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(header, widths))]
     for name, c in classes.items():
         if multiclass:
-            cells = [str(c["n"]), with_ci(c["auc"], c.get("auc_ci")), num(c["precision"]), num(c["recall"]),
-                     num(c["f1"])]
+            cells = [str(c["n"]), with_ci(c["auc"], c.get("auc_ci")), fmt(c["precision"]), fmt(c["recall"]),
+                     fmt(c["f1"])]
         else:
-            cells = [str(c["n"]), str(c["positives"]), with_ci(c["auc"], c.get("auc_ci")), num(c["ap"]),
-                     num(c["threshold"]), num(c["sensitivity"]), num(c["specificity"])]
+            cells = [str(c["n"]), str(c["positives"]), with_ci(c["auc"], c.get("auc_ci")), fmt(c["ap"]),
+                     fmt(c["threshold"]), fmt(c["sensitivity"]), fmt(c["specificity"])]
         lines.append(f"{name:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(cells, widths)))
     lines.append(f"mean AUC {with_ci(metrics['mean_auc'], metrics.get('mean_auc_ci'))}")
     if multiclass:
-        lines.append(f"accuracy {num(metrics['accuracy'])}")
+        lines.append(f"accuracy {fmt(metrics['accuracy'])}")
     return "\n".join(lines)

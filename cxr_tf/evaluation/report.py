@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pandas as pd
 from cxr_tf import reporting, runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import plots
-from cxr_tf.training.fit import resolve_task
+from cxr_tf.evaluation.formatting import fmt, with_ci
 
 log = reporting.logger("report")
 
@@ -54,7 +53,7 @@ class Evaluation:
     @property
     def monitor(self) -> str:
         """The history column that chose the best epoch (``val_accuracy`` for single-label tasks)."""
-        return resolve_task(self.run.info, self.run.config).monitor
+        return self.run.monitor
 
     def best_epoch(self) -> int | None:
         """1-based epoch of the best ``monitor`` value (the first, on ties): the studies' epochs to best."""
@@ -88,21 +87,6 @@ def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
 
 # ---------------------------------------------------------------------------------------------------------
 # Formatting and the two renderings (Markdown, HTML) of one document.
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    """A metric with ``digits`` decimals; ``n/a`` for a missing or undefined value."""
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def interval(ci: Sequence[float] | None, digits: int = 3) -> str:
-    """``[0.871, 0.950]``; ``n/a`` without an interval."""
-    return "n/a" if not ci else f"[{fmt(ci[0], digits)}, {fmt(ci[1], digits)}]"
-
-
-def with_ci(value: float | None, ci: Sequence[float] | None, digits: int = 3) -> str:
-    """``0.912 [0.871, 0.950]``: a value and its confidence interval (the value alone without one)."""
-    return fmt(value, digits) if not ci else f"{fmt(value, digits)} {interval(ci, digits)}"
 
 
 @dataclass(frozen=True)
