@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 import numpy as np
 
 from cxr_tf import imaging, paths, reporting
+from cxr_tf.datasets import manifest_io
 from cxr_tf.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
@@ -129,8 +130,8 @@ def collect(inputs: Sequence[str | Path]) -> list[Item]:
     for raw in inputs:
         source = Path(raw)
         if source.is_dir():
-            found = [p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-            items += [Item(str(p), p) for p in sorted(found, key=lambda p: p.relative_to(source).as_posix())]
+            items += [Item(str(source / relative), source / relative)
+                      for relative in manifest_io.walk_images(source, IMAGE_SUFFIXES)]
         elif source.suffix.lower() == ".csv" and source.is_file():
             items += _from_csv(source)
         elif source.is_file():
