@@ -89,9 +89,9 @@ def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
     skipped = 0
     for path in map(Path, cfg.images):
         try:
-            gray = imaging.decode_gray8(path.read_bytes(), path.name)
-        except (OSError, imaging.ImageError) as err:
-            print(f"skipped {path}: {getattr(err, 'strerror', None) or err}", file=sys.stderr)
+            gray = imaging.load_gray8(path)
+        except imaging.ImageError as err:
+            print(f"skipped {path}: {err}", file=sys.stderr)
             skipped += 1
             continue
         image = model_input(gray, image_size=size, resize=resize, channels=run.config.input_channels)[np.newaxis]

@@ -72,10 +72,12 @@ def _folders(cfg: SourceConfig) -> mf.Manifest:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise UserError(f"--images {root}: no class subfolders")
-    records = [(f"{name}/{relative}", name) for name in classes
-               for relative in manifest_io.walk_images(root / name)]
+    walks = {name: manifest_io.walk_images(root / name) for name in classes}
+    records = [(f"{name}/{relative}", name) for name, walk in walks.items() for relative in walk.paths]
+    unwalked = pd.DataFrame([(f"{name}/{relative}", reason) for name, walk in walks.items()
+                             for relative, reason in walk.skipped], columns=["path", "reason"])
     rows = pd.DataFrame(records, columns=[mf.PATH, "label"])
     log.info("csv folder mode: every image is its own patient (no patient ids in a folder layout)")
     frame = pd.DataFrame({mf.PATH: rows[mf.PATH], mf.PATIENT: rows[mf.PATH]}).join(
         manifest_io.one_hot(rows["label"], classes))
-    return manifest_io.assemble("csv", "multiclass", classes, frame, [], image_root=root)
+    return manifest_io.assemble("csv", "multiclass", classes, frame, [unwalked], image_root=root)

@@ -12,20 +12,25 @@ import csv
 import gzip
 import io
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import UserError
-from cxr_tf.paths import UnsafePath, relative_path
+from cxr_tf.paths import UnreadableFile, UnsafePath, read_regular_file, relative_path
 
 LINE = "_line"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
 # A path needs the careful (per-row) check only when it has something relative_path may change or
 # refuse; plain substring tests (no regex) keep this in C for the common, clean path.
-_SUSPECT_PARTS = ("\\", ":", "//", "/.")
+# Label tables of the supported sources are far smaller (CheXpert's train.csv: 26 MB); a bigger file, or
+# a .gz expanding beyond this, is a mistake or a decompression bomb (1 MB of gzip can hold 1 GB of NULs).
+MAX_TABLE_BYTES = 512 * 2**20
+_SUSPECT_PARTS = ("\\", ":", "//", "/.", "\0")
 
 
 def read_table(path: Path, flag: str, *, names: Sequence[str] | None = None,
@@ -52,7 +57,10 @@ def read_table(path: Path, flag: str, *, names: Sequence[str] | None = None,
     lines = pd.Series(text.splitlines(), dtype="str")
     if lines.empty:
         raise UserError(f"{flag} {path}: the file is empty; expected a CSV with a header")
-    header = next(csv.reader([lines.iloc[0]]))
+    try:
+        header = next(csv.reader([lines.iloc[0]]))
+    except csv.Error as err:  # e.g. a field over csv's 128 KB limit
+        raise UserError(f"{flag} {path}: line 1 is not a CSV header ({err})") from None
     names = list(header if names is None else names)
     for column in required:
         if column not in header or header.index(column) != names.index(column):
@@ -63,12 +71,15 @@ def read_table(path: Path, flag: str, *, names: Sequence[str] | None = None,
     fields = body.str.count(",") + 1
     quoted = body.str.contains('"', regex=False)
     fields[quoted] = body[quoted].str.replace(r'"[^"]*"', '""', regex=True).str.count(",") + 1
-    good = fields == len(names)
+    # An unclosed quote would make the CSV parser swallow every following line into one field.
+    unbalanced = quoted & (body.str.count('"') % 2 == 1)
+    good = (fields == len(names)) & ~unbalanced
     bad = body[~good]
     skipped = pd.DataFrame({
         "path": bad.str.split(",").str[0].astype(str),
-        "reason": [f"line {i + 1}: malformed row ({n} fields, expected {len(names)})"
-                   for i, n in zip(bad.index, fields[~good])],
+        "reason": [f"line {i + 1}: malformed row (unbalanced quote)" if odd else
+                   f"line {i + 1}: malformed row ({n} fields, expected {len(names)})"
+                   for i, n, odd in zip(bad.index, fields[~good], unbalanced[~good])],
     })
     kept = body[good]
     if kept.empty:
@@ -85,17 +96,42 @@ def read_table(path: Path, flag: str, *, names: Sequence[str] | None = None,
 
 def _read_text(path: Path, flag: str) -> str:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{flag} {path}: no such file")
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                raw = fh.read()
-        else:
-            raw = path.read_bytes()
+        raw = read_regular_file(path, MAX_TABLE_BYTES)
+    except UnreadableFile as err:
+        raise UserError(f"{flag} {path}: {err}") from None
+    if path.suffix == ".gz":
+        raw = _gunzip(raw, path, flag)
+    _refuse_binary(raw, path, flag)
+    try:
         return raw.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError, EOFError) as err:
+    except UnicodeDecodeError as err:
         raise UserError(f"{flag} {path}: not a UTF-8 CSV file ({err})") from None
+
+
+def _gunzip(raw: bytes, path: Path, flag: str) -> bytes:
+    """A .gz file's content, read in pieces and refused as soon as it is binary or over the cap."""
+    pieces, total = [], 0
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+            for piece in iter(lambda: fh.read(1 << 20), b""):
+                _refuse_binary(piece, path, flag, offset=total)
+                total += len(piece)
+                if total > MAX_TABLE_BYTES:
+                    raise UserError(f"{flag} {path}: expands to over {MAX_TABLE_BYTES} bytes, more than any label "
+                                    "table; not a label file")
+                pieces.append(piece)
+    except (OSError, EOFError, zlib.error) as err:
+        raise UserError(f"{flag} {path}: not a readable gzip file ({err})") from None
+    return b"".join(pieces)
+
+
+def _refuse_binary(data: bytes, path: Path, flag: str, offset: int = 0) -> None:
+    at = data.find(b"\0")
+    if at >= 0:
+        raise UserError(f"{flag} {path}: binary data (a NUL byte at offset {offset + at}), not a CSV file")
 
 
 def parse_states(rows: pd.DataFrame, columns: Mapping[str, str], values: Mapping[str, int | None]
@@ -205,23 +241,70 @@ def normalise_paths(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return paths, reasons
 
 
-def walk_images(root: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[str]:
-    """Paths (POSIX, relative to ``root``, sorted) of every file below ``root`` with an image suffix.
+class Walk(NamedTuple):
+    """What ``walk_images`` found: image paths, and the entries it could not or would not enter."""
 
+    paths: list[str]                   # POSIX, relative to the root, sorted
+    skipped: list[tuple[str, str]]     # (POSIX path relative to the root, reason), sorted
+
+
+def walk_images(root: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> Walk:
+    """Every file below ``root`` with an image suffix, without leaving ``root``.
+
+    Links to folders are never followed: one leading out of the root (``ln -s / root/slash``) or back
+    to one of its own ancestors (a loop) is listed in ``skipped``; one leading elsewhere inside the root
+    needs no following, that folder is walked where it is. Unreadable folders are listed in ``skipped``
+    and the walk goes on. Files are listed whatever their type (a FIFO named ``x.png`` too):
+    ``imaging.read_file`` refuses what is not a regular file, with the reason, when it is read.
     ``os.scandir`` reads entry types without a ``stat`` per file, which keeps a walk over NIH's
     112,120 files well under a second on a local disk.
+
+    Raises:
+        UserError: ``root`` itself cannot be read.
     """
-    found = []
-    stack = [(Path(root), "")]
+    root = Path(root)
+    real_root = root.resolve()
+    found: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
-        with os.scandir(folder) as entries:
-            for item in entries:
-                if item.is_dir():
-                    stack.append((Path(item.path), f"{prefix}{item.name}/"))
-                elif item.name.lower().endswith(suffixes):
-                    found.append(prefix + item.name)
-    return sorted(found)
+        try:
+            with os.scandir(folder) as entries:
+                items = list(entries)
+        except OSError as err:
+            if not prefix:
+                raise UserError(f"{root}: unreadable folder ({err.strerror})") from None
+            skipped.append((prefix.rstrip("/"), f"unreadable folder ({err.strerror})"))
+            continue
+        for item in items:
+            relative = prefix + item.name
+            try:
+                is_dir = item.is_dir()
+            except OSError:  # ELOOP: a link that leads to itself
+                is_dir = False
+                if not item.name.lower().endswith(suffixes):
+                    skipped.append((relative, "symbolic link loop"))
+                    continue
+            if is_dir and item.is_symlink():
+                reason = _folder_link_reason(Path(item.path), real_root)
+                if reason:
+                    skipped.append((relative, reason))
+            elif is_dir:
+                stack.append((Path(item.path), relative + "/"))
+            elif item.name.lower().endswith(suffixes):
+                found.append(relative)
+    return Walk(sorted(found), sorted(skipped))
+
+
+def _folder_link_reason(link: Path, real_root: Path) -> str:
+    """Why a link to a folder is reported, or ``""`` when its target is inside the root (walked there)."""
+    target = link.resolve()
+    if target != real_root and real_root not in target.parents:
+        return "link to a folder outside the image root (not followed)"
+    if target == link.parent.resolve() or target in link.parent.resolve().parents:
+        return "symbolic link loop (a link to a folder above it; not followed)"
+    return ""
 
 
 def one_hot(labels: pd.Series, classes: list[str]) -> pd.DataFrame:

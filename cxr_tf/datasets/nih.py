@@ -84,19 +84,22 @@ def _locate(frame: pd.DataFrame, root: Path) -> tuple[pd.DataFrame, pd.DataFrame
     """Replace each file name by its path relative to ``root``; rows whose file is absent are skipped."""
     if not root.is_dir():
         raise UserError(f"--images {root}: not a directory")
-    found = index_files(root)
+    walk = manifest_io.walk_images(root)
+    found = index_files(walk.paths)
     located = frame[mf.PATH].map(found)
     missing = located.isna()
     skipped = pd.DataFrame({"path": frame.loc[missing, mf.PATH],
                             "reason": f"missing file: not found under {root}"})
+    # Folders the walk could not enter are listed too: their images are the likely missing ones.
+    skipped = pd.concat([pd.DataFrame(walk.skipped, columns=["path", "reason"]), skipped], ignore_index=True)
     frame = frame[~missing].copy()
     frame[mf.PATH] = located[~missing]
     return frame, skipped
 
 
-def index_files(root: Path) -> dict[str, str]:
-    """File name -> path relative to ``root`` of every image below ``root``; the first (sorted) path wins."""
+def index_files(paths: list[str]) -> dict[str, str]:
+    """File name -> path of every image in ``paths`` (``walk_images`` output); the first (sorted) path wins."""
     found: dict[str, str] = {}
-    for relative in manifest_io.walk_images(root):
+    for relative in paths:
         found.setdefault(relative.rsplit("/", 1)[-1], relative)
     return found

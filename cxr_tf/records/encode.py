@@ -58,21 +58,10 @@ class Skipped:
 def make_record(task: ImageTask, root: Path, options: RecordOptions) -> features.Record | Skipped:
     """Read, decode, resize and encode one image; a bad image becomes ``Skipped``, never an exception."""
     try:
-        file = resolve(root, task.path)
-        data = file.read_bytes()
-    except UnsafePath as err:
-        return Skipped(task.path, str(err))
-    except FileNotFoundError:
-        return Skipped(task.path, "missing file")
-    except IsADirectoryError:
-        return Skipped(task.path, "not a file")
-    except OSError as err:
-        return Skipped(task.path, f"unreadable file ({err.strerror})")
-    try:
-        gray = imaging.decode_gray8(data, task.path)
+        gray = imaging.load_gray8(resolve(root, task.path))
         stored, transform = imaging.resize(gray, options.image_size, options.resize)
         encoded = imaging.encode(stored, options.encoding)
-    except imaging.ImageError as err:
+    except (UnsafePath, imaging.ImageError) as err:
         return Skipped(task.path, str(err))
     return features.Record(
         image=encoded,

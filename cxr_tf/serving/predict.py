@@ -120,7 +120,8 @@ def collect(inputs: Sequence[str | Path]) -> list[Item]:
     """The images named by ``inputs``, in order.
 
     Each input is an image file (any name: a non-image becomes an error item), a directory (every
-    ``IMAGE_SUFFIXES`` file below it, recursively, sorted by path) or a ``.csv`` file with a ``path``
+    ``IMAGE_SUFFIXES`` file below it, recursively, sorted by path, with the folders ``walk_images``
+    would not enter as error items) or a ``.csv`` file with a ``path``
     column (paths relative to the CSV's directory; absolute or escaping paths become error items).
 
     Raises:
@@ -130,11 +131,13 @@ def collect(inputs: Sequence[str | Path]) -> list[Item]:
     for raw in inputs:
         source = Path(raw)
         if source.is_dir():
-            items += [Item(str(source / relative), source / relative)
-                      for relative in manifest_io.walk_images(source, IMAGE_SUFFIXES)]
+            walk = manifest_io.walk_images(source, IMAGE_SUFFIXES)
+            listed = [Item(str(source / relative), source / relative) for relative in walk.paths]
+            listed += [Item(str(source / relative), None, reason) for relative, reason in walk.skipped]
+            items += sorted(listed, key=lambda item: item.name)
         elif source.suffix.lower() == ".csv" and source.is_file():
             items += _from_csv(source)
-        elif source.is_file():
+        elif source.exists() or source.is_symlink():  # not only regular files: _decode says why not
             items.append(Item(str(source), source))
         else:
             raise UserError(f"{source}: no such file or directory; give image files, directories of images or "
@@ -145,10 +148,13 @@ def collect(inputs: Sequence[str | Path]) -> list[Item]:
 def _from_csv(table: Path) -> list[Item]:
     with open(table, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel writes a byte-order mark
         reader = csv.DictReader(fh)
-        if PATH_COLUMN not in (reader.fieldnames or []):
-            raise UserError(f"{table}: no {PATH_COLUMN!r} column (columns: {', '.join(reader.fieldnames or [])}); "
-                            "give one image path per row, relative to the CSV's directory")
-        rows = [row[PATH_COLUMN] or "" for row in reader]
+        try:
+            if PATH_COLUMN not in (reader.fieldnames or []):
+                raise UserError(f"{table}: no {PATH_COLUMN!r} column (columns: {', '.join(reader.fieldnames or [])}); "
+                                "give one image path per row, relative to the CSV's directory")
+            rows = [row[PATH_COLUMN] or "" for row in reader]
+        except (csv.Error, UnicodeDecodeError) as err:  # e.g. a field over csv's 128 KB limit, binary data
+            raise UserError(f"{table}: not a readable CSV (line {reader.line_num}: {err})") from None
     items = []
     for raw in rows:
         try:
@@ -194,13 +200,7 @@ def _decode(item: Item) -> tuple[np.ndarray | None, str | None]:
         return None, item.error
     assert item.file is not None
     try:
-        data = item.file.read_bytes()
-    except FileNotFoundError:
-        return None, "missing file"
-    except OSError as err:
-        return None, f"unreadable ({err.strerror or err})"
-    try:
-        return imaging.decode_gray8(data, item.file.name), None
+        return imaging.load_gray8(item.file), None
     except imaging.ImageError as err:
         return None, str(err)
 
