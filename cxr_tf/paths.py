@@ -81,14 +81,16 @@ def read_regular_file(path: str | Path, max_bytes: int) -> bytes:
         if err.errno == errno.ELOOP:
             raise UnreadableFile("symbolic link loop") from None
         raise UnreadableFile(f"unreadable file ({err.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
+    try:
         info = os.fstat(fd)
         for test, kind in _FILE_KINDS:
             if test(info.st_mode):
                 raise UnreadableFile(f"not a regular file ({kind})")
         if info.st_size > max_bytes:
             raise UnreadableFile(f"file too large ({info.st_size} bytes; at most {max_bytes})")
-        try:
+        with open(fd, "rb", closefd=False) as fh:
             return fh.read(max_bytes + 1)
-        except OSError as err:
-            raise UnreadableFile(f"unreadable file ({err.strerror})") from None
+    except OSError as err:
+        raise UnreadableFile(f"unreadable file ({err.strerror})") from None
+    finally:
+        os.close(fd)
