@@ -157,8 +157,48 @@ def test_a_different_build_in_out_is_refused_unless_overwrite(tmp_path):
     assert content["image_size"] == 48
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="not a cxr_tf build"):
+    with pytest.raises(UserError, match="holds 'notes.txt', which build_records did not write"):
         build.build_records(manifest, str(tmp_path / "foreign"), OPTIONS)
+
+
+def test_overwrite_deletes_only_what_a_build_wrote_and_refuses_a_folder_with_a_users_file(tmp_path):
+    root = tmp_path / "src"
+    manifest = manifest_of(root, good_images(root, 3))
+    out = tmp_path / "out"
+    build.build_records(manifest, str(out), OPTIONS)
+    (out / "notes.txt").write_text("my notes")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(UserError, match=f"--out {out} holds 'notes.txt', which build_records did not write"):
+        build.build_records(manifest, str(out), build.RecordOptions(image_size=48), overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert (out / "notes.txt").read_text() == "my notes"
+    (out / "notes.txt").unlink()
+    content = build.build_records(manifest, str(out), build.RecordOptions(image_size=48), overwrite=True)
+    assert content["image_size"] == 48
+
+
+@pytest.mark.parametrize("where", ["equal", "inside"])
+def test_out_equal_to_or_inside_the_images_is_refused_and_the_images_survive(tmp_path, where):
+    root = tmp_path / "src"
+    paths = good_images(root, 3)
+    (root / "labels.csv").write_text("path\n" + "\n".join(paths) + "\n")
+    files = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    out = root if where == "equal" else root / "img" / "records"
+    with pytest.raises(UserError, match=f"--out {out} is inside --images {root}"):
+        build.build_records(manifest_of(root, paths), str(out), OPTIONS, overwrite=True)
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == files
+
+
+def test_a_second_build_into_a_locked_out_is_refused_and_the_first_build_is_untouched(tmp_path):
+    root = tmp_path / "src"
+    manifest = manifest_of(root, good_images(root, 3))
+    out = str(tmp_path / "out")
+    with output.claim(out, root):  # what a running build holds
+        with pytest.raises(UserError, match=f"--out {out} is being written by another build"):
+            build.build_records(manifest, out, OPTIONS)
+        assert sorted(p.name for p in Path(out).iterdir()) == [output.LOCK]
+    content = build.build_records(manifest, out, OPTIONS)  # the lock is released with its holder
+    assert content["splits"]["train"]["examples"] == 3
 
 
 def test_an_interrupted_build_resumes_from_finished_shards(tmp_path, monkeypatch):

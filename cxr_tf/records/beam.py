@@ -56,6 +56,13 @@ def build_records_beam(
         The content of the written ``dataset.json``.
     """
     plan = build.plan_build(manifest, options, strict=strict)
+    with output.claim(out, manifest.image_root):
+        return _build(manifest, out, options, plan, beam_options, strict, overwrite, build_args)
+
+
+def _build(manifest: mf.Manifest, out: str, options: build.RecordOptions, plan: build.BuildPlan,
+           beam_options: Sequence[str], strict: bool, overwrite: bool,
+           build_args: dict[str, Any] | None) -> dict[str, Any]:
     done = output.prepare(out, plan.key, overwrite)
     if done is not None:
         log.info("%s already holds this build; nothing to do", out)

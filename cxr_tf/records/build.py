@@ -138,20 +138,22 @@ def build_records(
         options: storage options; part of the build's identity.
         workers: decoding processes (1 = in this process).
         strict: raise ``DataError`` at the first unusable row instead of skipping it.
-        overwrite: delete a previous build with other arguments in ``out`` instead of refusing.
+        overwrite: delete a previous build with other arguments in ``out`` instead of refusing (only
+            the files a build writes; a directory holding anything else is refused).
         build_args: the resolved command config, stored in dataset.json.
 
     Returns:
         The content of the written ``dataset.json``.
     """
     plan = plan_build(manifest, options, strict=strict)
-    done = output.prepare(out, plan.key, overwrite)
-    if done is not None:
-        log.info("%s already holds this build; nothing to do", out)
-        return done
-    with encode.Decoder(manifest.image_root, options, workers) as decode:
-        for name, tasks in plan.todo(out):
-            results = reporting.progress(decode(tasks), total=len(tasks), desc=name, unit="img")
-            output.write_shard(out, name, results, strict)
-    return output.finish(out, manifest, dataclasses.asdict(options), plan.key, plan.entries(out),
-                         build_args or {})
+    with output.claim(out, manifest.image_root):
+        done = output.prepare(out, plan.key, overwrite)
+        if done is not None:
+            log.info("%s already holds this build; nothing to do", out)
+            return done
+        with encode.Decoder(manifest.image_root, options, workers) as decode:
+            for name, tasks in plan.todo(out):
+                results = reporting.progress(decode(tasks), total=len(tasks), desc=name, unit="img")
+                output.write_shard(out, name, results, strict)
+        return output.finish(out, manifest, dataclasses.asdict(options), plan.key, plan.entries(out),
+                             build_args or {})

@@ -8,9 +8,13 @@ written last and marks the build done. Paths go through ``tf.io.gfile`` (``gs://
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
+import re
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pandas as pd
@@ -26,31 +30,93 @@ log = reporting.logger("records")
 BUILD_DIR = ".build"
 FINGERPRINT = "fingerprint.json"
 PARTIAL = ".partial"
+LOCK = ".build.lock"
+# Everything a build writes in --out besides .build/ and the lock; nothing else is ever deleted.
+_BUILD_FILE = re.compile(r"([a-z]+-\d{5}-of-\d{5}\.tfrecord|dataset\.json|manifest\.csv|skipped\.csv)"
+                         r"(\.partial)?")
+_SIDECAR = re.compile(r".+\.json(\.partial)?")
 
 
 def prepare(out: str, key: str, overwrite: bool) -> dict | None:
-    """Make ``out`` ready for the build ``key``.
+    """Make ``out`` ready for the build ``key`` (call it under ``claim(out, ...)``).
 
     Returns the existing dataset.json when this exact build is already complete, ``None`` when the
-    build is to start or resume. A directory holding anything else is refused unless ``overwrite``.
+    build is to start or resume. A directory holding anything else is refused unless ``overwrite``;
+    ``overwrite`` deletes only what a build writes (``is_build_file``) and refuses a directory that
+    holds anything else, naming it.
     """
     import tensorflow as tf
 
     stamp = info.join(info.join(out, BUILD_DIR), FINGERPRINT)
-    if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out):
+    present = [name.rstrip("/") for name in tf.io.gfile.listdir(out)] if tf.io.gfile.isdir(out) else []
+    present = sorted(name for name in present if name != LOCK)
+    if present:
         previous = None
         if tf.io.gfile.exists(stamp):
             with tf.io.gfile.GFile(stamp, "r") as fh:
                 previous = json.load(fh)["fingerprint"]
         if previous == key:
             return info.load(out) if tf.io.gfile.exists(info.join(out, info.FILENAME)) else None
+        foreign = [name for name in present if not is_build_file(out, name)]
+        if foreign:
+            raise UserError(f"--out {out} holds {foreign[0]!r}, which build_records did not write; "
+                            "move it away or choose another --out (--overwrite replaces only an earlier build)")
         if not overwrite:
-            what = "records built with other arguments" if previous else "files that are not a cxr_tf build"
-            raise UserError(f"--out {out} holds {what}; pass --overwrite to replace them or choose another --out")
-        tf.io.gfile.rmtree(out)
+            raise UserError(f"--out {out} holds records built with other arguments; pass --overwrite to "
+                            "replace them or choose another --out")
+        for name in present:
+            path = info.join(out, name)
+            (tf.io.gfile.rmtree if tf.io.gfile.isdir(path) else tf.io.gfile.remove)(path)
     tf.io.gfile.makedirs(info.join(out, BUILD_DIR))
     atomic_write(stamp, json.dumps({"fingerprint": key}))
     return None
+
+
+def is_build_file(out: str, name: str) -> bool:
+    """True for an entry of ``out`` that a build writes: shards, dataset.json, manifest.csv, skipped.csv
+    (or their ``.partial`` forms), the lock and ``.build/`` holding only sidecars."""
+    import tensorflow as tf
+
+    if name == BUILD_DIR:
+        inside = [entry.rstrip("/") for entry in tf.io.gfile.listdir(info.join(out, name))]
+        return all(_SIDECAR.fullmatch(entry) for entry in inside)
+    return name == LOCK or bool(_BUILD_FILE.fullmatch(name))
+
+
+@contextlib.contextmanager
+def claim(out: str, image_root: Path | None) -> Iterator[None]:
+    """Hold ``out`` for one build.
+
+    Refuses an ``out`` equal to or inside ``image_root`` (an overwrite there would reach the images),
+    and locks a local ``out`` (``fcntl.flock`` on ``.build.lock``, released by the kernel even when
+    the build is killed) so that a second build into it fails at once instead of interleaving its
+    shards and sidecars with the first's. URLs (``gs://``) are not locked.
+
+    Raises:
+        UserError: ``out`` inside the images, or another build holds the lock.
+    """
+    if "://" in out:
+        yield
+        return
+    target = Path(out).resolve()
+    if image_root is not None:
+        root = Path(image_root).resolve()
+        if target == root or root in target.parents:
+            raise UserError(f"--out {out} is inside --images {image_root}; write the records elsewhere")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"--out {out}: exists and is not a directory; choose another --out") from None
+    with open(target / LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"--out {out} is being written by another build (it holds {LOCK}); wait for it "
+                            "to finish or choose another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_shard(out: str, name: str, results: Iterable[features.Record | Skipped], strict: bool) -> dict:
