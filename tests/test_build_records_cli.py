@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -120,30 +119,79 @@ def test_beam_runner_without_apache_beam_is_one_clear_line(phantoms, tmp_path, c
     assert "pip install -e .[beam]" in capsys.readouterr().err
 
 
+# build_records with a kill -9 of itself in the middle of its third shard: deterministic, where
+# polling for sidecars from outside raced the build (it often finished first).
+KILLED_IN_THIRD_SHARD = """
+import os, signal, sys
+from cxr_tf import build_records
+from cxr_tf.records import output
+
+real, calls = output.write_shard, []
+
+def write_shard(out, name, results, strict):
+    calls.append(name)
+    if len(calls) == 3:
+        def dying(results=results):
+            for i, result in enumerate(results):
+                if i == 1:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                yield result
+        results = dying()
+    return real(out, name, results, strict)
+
+output.write_shard = write_shard
+sys.exit(build_records.cli.run(build_records.main))
+"""
+
+
+def nih_args(d: Path) -> list[str]:
+    return ["--dataset", "nih", "--labels", f"{d}/Data_Entry_2017.csv", "--images", str(d), "--image-size", "32",
+            "--workers", "1", "--shard-mb", "0.005"]
+
+
+def records_of(out: Path) -> tuple[dict, dict]:
+    content = json.loads((out / info.FILENAME).read_text())
+    return content["splits"], content["skipped"]
+
+
 @pytest.mark.slow
 def test_a_killed_build_rerun_with_the_same_arguments_ends_with_the_same_records(phantoms, tmp_path):
-    d = phantoms["nih"]
-    args = [sys.executable, "-m", "cxr_tf.build_records", "--dataset", "nih", "--labels",
-            f"{d}/Data_Entry_2017.csv", "--images", str(d), "--image-size", "32", "--workers", "1",
-            "--shard-mb", "0.005"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([*args, "--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True)
+    args = nih_args(phantoms["nih"])
+    assert cli.run(build_records.main, [*args, "--out", str(tmp_path / "whole")]) == 0
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([*args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    sidecars = killed / output.BUILD_DIR
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(sidecars.glob("*.tfrecord.json"))) < 2:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (killed / info.FILENAME).exists(), "the build was killed before it finished"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.run([sys.executable, "-c", KILLED_IN_THIRD_SHARD, *args, "--out", str(killed)], env=env,
+                             capture_output=True, timeout=300)
+    assert process.returncode == -signal.SIGKILL
+    assert len(list((killed / output.BUILD_DIR).glob("*.tfrecord.json"))) == 2
+    assert len(list(killed.glob("*.tfrecord.partial"))) == 1  # killed while writing its third shard
+    assert not (killed / info.FILENAME).exists()
 
-    subprocess.run([*args, "--out", str(killed)], check=True, env=env, capture_output=True)
-    whole, resumed = (json.loads((p / info.FILENAME).read_text()) for p in (tmp_path / "whole", killed))
-    assert resumed["splits"] == whole["splits"] and resumed["skipped"] == whole["skipped"]
+    assert cli.run(build_records.main, [*args, "--out", str(killed)]) == 0
+    assert records_of(killed) == records_of(tmp_path / "whole")
     assert not list(killed.glob("*.partial"))
+
+
+@pytest.mark.slow
+def test_a_build_stopped_by_the_file_size_limit_is_one_line_and_its_rerun_ends_with_the_same_records(
+        phantoms, tmp_path):
+    import resource
+
+    args = nih_args(phantoms["nih"])
+    out = tmp_path / "limited"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.run(
+        [sys.executable, "-m", "cxr_tf.build_records", *args, "--out", str(out)], env=env, capture_output=True,
+        text=True, timeout=300, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)))
+    last = process.stderr.strip().splitlines()[-1]
+    assert process.returncode == 1 and "Traceback" not in process.stderr
+    assert last.startswith("error: ") and "cannot write (File too large)" in last and "ulimit -f" in last
+    assert not (out / info.FILENAME).exists()
+
+    assert cli.run(build_records.main, [*args, "--out", str(out)]) == 0
+    assert cli.run(build_records.main, [*args, "--out", str(tmp_path / "whole")]) == 0
+    assert records_of(out) == records_of(tmp_path / "whole")
 
 
 def test_limit_and_jpeg_encoding_are_honoured(phantoms, tmp_path):

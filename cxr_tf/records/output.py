@@ -129,7 +129,7 @@ def write_shard(out: str, name: str, results: Iterable[features.Record | Skipped
     final, partial = info.join(out, name), info.join(out, name + PARTIAL)
     skipped: list[list[str]] = []
     records = 0
-    with tf.io.TFRecordWriter(partial) as writer:
+    with _writing(partial), tf.io.TFRecordWriter(partial) as writer:
         for result in results:
             if isinstance(result, Skipped):
                 if strict:
@@ -217,9 +217,22 @@ def atomic_write(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(path + PARTIAL, "w") as fh:
+    with _writing(path + PARTIAL), tf.io.gfile.GFile(path + PARTIAL, "w") as fh:
         fh.write(text)
     tf.io.gfile.rename(path + PARTIAL, path, overwrite=True)
+
+
+@contextlib.contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Turn a failed write (disk full, ``ulimit -f`` reached) into one line; what is finished stays."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (OSError, tf.errors.OpError) as err:
+        reason = getattr(err, "message", None) or getattr(err, "strerror", None) or str(err)
+        raise DataError(f"{path}: cannot write ({reason.rsplit('; ', 1)[-1]}); finished shards are kept: free disk "
+                        "space or raise the file size limit (ulimit -f) and re-run the same command") from None
 
 
 def _sidecar_path(out: str, name: str) -> str:
