@@ -36,6 +36,7 @@ class EvaluateConfig:
     out: str = option("", "output directory (default <run>/eval/<split>)")
     noise_sweep: list[str] = option([], "noise levels to re-evaluate under, NAME:LEVEL,LEVEL,... "
                                         "(poisson, gaussian, blur, jpeg), e.g. gaussian:0,5,10")
+    verify: bool = option(False, "check every shard's sha256 against dataset.json first (reads the records once)")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -47,7 +48,7 @@ def main(argv: Sequence[str]) -> int:
     result = evaluate.evaluate(cfg.run, split=cfg.split, records=cfg.records or None,
                                threshold=evaluate.parse_threshold(cfg.threshold), resamples=cfg.resamples,
                                seed=cfg.seed, batch_size=cfg.batch_size, out=cfg.out or None,
-                               noise_sweep=cfg.noise_sweep)
+                               noise_sweep=cfg.noise_sweep, verify=cfg.verify)
     metrics = result.metrics
     print(f"{metrics['run']} on {metrics['records']}/{metrics['split']}: {metrics['examples']} images, "
           f"{metrics['patients']} patients, threshold {metrics['threshold']['method']}")

@@ -18,9 +18,11 @@ from cxr_tf.training.fit_config import FitConfig
 def main(argv: Sequence[str]) -> int:
     cfg = config.parse(FitConfig, argv, prog="python -m cxr_tf.fit", recipes=True,
                        description="Train a chest X-ray classifier on records built by build_records.")
+    from cxr_tf.records import info as records_info
     from cxr_tf.training.fit import train
 
-    summary = train(cfg)
+    with records_info.naming_damaged_shards(cfg.records):
+        summary = train(cfg)
     best = summary["best"]
     print(f"{summary['run']}: {summary['epochs']} epochs, best {summary['monitor']} "
           + ("n/a" if best is None else f"{best:.4f}")

@@ -88,11 +88,16 @@ def parse_sweep(spec: str) -> tuple[str, list[float]]:
     return parsed[0][0], [level for _, level in parsed]
 
 
-def check_records(run: runs.Run, records: str, splits: Sequence[str]) -> None:
-    """Raise ``UserError`` unless ``records`` hold the run's classes, its task and ``splits``."""
+def check_records(run: runs.Run, records: str, splits: Sequence[str], verify: bool = False) -> None:
+    """Raise ``UserError`` unless ``records`` hold the run's classes, its task and ``splits``.
+
+    With ``verify``, every shard's sha256 is compared with dataset.json (``DataError`` names a damaged one).
+    """
     from cxr_tf.records import info as records_info
 
     info = records_info.load(records)
+    if verify:
+        records_info.verify_shards(records, info)
     missing = [name for name in run.classes if name not in info["classes"]]
     if missing:
         raise UserError(f"--records {records}: no class(es) {', '.join(missing)} of the run; "
@@ -141,6 +146,7 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
     No augmentation; ``noise`` (``"gaussian:5"``) is applied to every image when given.
     """
     from cxr_tf.pipeline import make_dataset
+    from cxr_tf.records import info as records_info
 
     cfg = run.config
     ds = make_dataset(records, split, classes=run.classes, uncertainty=cfg.uncertainty, blank=cfg.blank,
@@ -148,12 +154,13 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
                       channels=cfg.input_channels, noise=noise, batch_size=batch_size, shuffle=False,
                       deterministic=True, transform_all_splits=True, seed=seed)
     probs, labels, weights = [], [], []
-    for images, y, w in reporting.progress(ds, desc=f"{split}{' ' + noise if noise else ''}", unit="batch"):
-        probs.append(np.asarray(runs.probabilities(model.predict_on_batch(images), run.head)))
-        # U-MultiClass labels are one-hot over (negative, positive, uncertain): keep "positive".
-        labels.append(y.numpy()[..., 1] if run.head == "multilabel3" else y.numpy())
-        weights.append(w.numpy())
-    paths, patients = example_ids(records, split, run.classes)
+    with records_info.naming_damaged_shards(records):
+        for images, y, w in reporting.progress(ds, desc=f"{split}{' ' + noise if noise else ''}", unit="batch"):
+            probs.append(np.asarray(runs.probabilities(model.predict_on_batch(images), run.head)))
+            # U-MultiClass labels are one-hot over (negative, positive, uncertain): keep "positive".
+            labels.append(y.numpy()[..., 1] if run.head == "multilabel3" else y.numpy())
+            weights.append(w.numpy())
+        paths, patients = example_ids(records, split, run.classes)
     if len(paths) != sum(len(p) for p in probs):
         raise RuntimeError(f"{records}/{split}: {len(paths)} records but {sum(len(p) for p in probs)} predictions")
     return Predictions(paths, patients, np.concatenate(labels), np.concatenate(weights) > 0,
@@ -190,7 +197,7 @@ def write_predictions(path: Path, preds: Predictions, classes: Sequence[str]) ->
 
 def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = None,
              threshold: str | float = "youden", resamples: int = 1000, seed: int = 0, batch_size: int = 64,
-             out: str | Path | None = None, noise_sweep: Sequence[str] = ()) -> Evaluation:
+             out: str | Path | None = None, noise_sweep: Sequence[str] = (), verify: bool = False) -> Evaluation:
     """Predict ``split`` with the run's best model, score it and write the files of the module docstring.
 
     Args:
@@ -201,12 +208,13 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
         resamples: patient-bootstrap draws of the 95 % CIs (0: none). seed: seed of the draws and noise.
         batch_size: prediction batch. out: output directory (default ``<run>/eval/<split>``).
         noise_sweep: specs ``"gaussian:0,5,10"``: mean AUC per noise level (clean level: no noise).
+        verify: compare every shard's sha256 with dataset.json before reading.
     """
     sweeps = [parse_sweep(spec) for spec in noise_sweep]
     run = runs.load(run_dir)
     records = records or run.config.records
     choose = run.head != "multiclass" and isinstance(threshold, str)
-    check_records(run, records, [split, VAL_SPLIT] if choose else [split])
+    check_records(run, records, [split, VAL_SPLIT] if choose else [split], verify=verify)
     model = run.load_model()
     predict_kw = {"batch_size": batch_size, "seed": seed}
     preds = predict(run, model, records, split, **predict_kw)

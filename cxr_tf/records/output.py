@@ -176,7 +176,8 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
             "examples": int(sum(e["records"] for e in shards)),
             "patients": int(rows[mf.PATIENT].nunique()),
             "counts": mf.state_counts(rows, manifest.classes),
-            "shards": [{k: e[k] for k in ("file", "records", "sha256")} for e in shards],
+            "shards": [{"file": e["file"], "records": e["records"], "bytes": _size(info.join(out, e["file"])),
+                        "sha256": e["sha256"]} for e in shards],
         }
     content = {
         "format": info.FORMAT,
@@ -196,6 +197,7 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
         "fingerprint": key,
         "cxr_tf_version": __version__,
     }
+    content["checksum"] = info.content_checksum(content)
     atomic_write(info.join(out, "manifest.csv"), _csv(kept))
     atomic_write(info.join(out, "skipped.csv"), _csv(bad))
     atomic_write(info.join(out, info.FILENAME), json.dumps(content, indent=2))  # last: marks completion
@@ -243,6 +245,12 @@ def _csv(frame: pd.DataFrame) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     return buffer.getvalue()
+
+
+def _size(path: str) -> int:
+    import tensorflow as tf
+
+    return int(tf.io.gfile.stat(path).length)
 
 
 def _sha256(path: str) -> str:

@@ -72,8 +72,8 @@ def run_dir(cfg: FitConfig) -> Path:
     run = Path(cfg.out or f"runs/{cfg.model}")
     saved = run / "config.toml"
     if saved.exists():
-        # Placement flags do not change what is learnt; anything else must match to resume.
-        placement = {"strategy", "devices", "out"}
+        # Placement flags (and --verify) do not change what is learnt; anything else must match to resume.
+        placement = {"strategy", "devices", "out", "verify"}
         before = {k: v for k, v in config_lib.load_toml(saved).items() if k not in placement}
         now = {k: v for k, v in config_lib.to_dict(cfg).items() if k not in placement}
         if before != now:
@@ -120,6 +120,8 @@ def prepare(cfg: FitConfig) -> Setup:
     from cxr_tf.training.losses import LOSSES
 
     info = records_info.load(cfg.records)
+    if cfg.verify:
+        records_info.verify_shards(cfg.records, info)
     task = resolve_task(info, cfg)
     strategy_lib.set_mixed_precision(cfg.mixed_precision)
     keras.utils.set_random_seed(cfg.seed)

@@ -33,6 +33,7 @@ class FitConfig:
     balance: str = option("none", "single-label tasks: none, oversample or undersample",
                           choices=["none", "oversample", "undersample"])
     cache: bool = option(False, "cache decoded records in memory")
+    verify: bool = option(False, "check every shard's sha256 against dataset.json first (reads the records once)")
     # Model.
     model: str = option("densenet121", "model zoo name (python -m cxr_tf.fit --list-models)")
     weights: str = option("imagenet", "none, imagenet (Keras cache) or a .keras/.weights.h5 file or run directory")
