@@ -39,11 +39,9 @@ class Run:
 
     def load_model(self) -> Any:
         """The best model (``keras.Model``; input float32 [B, S, S, C] 0-255, output logits)."""
-        import keras
-
         from cxr_tf.training import metrics  # noqa: F401  (registers ClassAUC for deserialisation)
 
-        return keras.saving.load_model(self.model_file, compile=False)
+        return load_keras(self.model_file, "--run")
 
     def thresholds(self) -> dict[str, float] | None:
         """Operating thresholds per class written by ``evaluate``, or None before it ran."""
@@ -88,3 +86,29 @@ def probabilities(logits: Any, head: str) -> Any:
     if head == "multiclass":
         return ops.softmax(logits, axis=-1)
     return ops.softmax(logits, axis=-1)[..., 1]
+
+
+def load_keras(path: Path, flag: str) -> Any:
+    """``keras.saving.load_model(path, compile=False)`` in Keras' safe mode, failing in one line.
+
+    Safe mode refuses to deserialise Python code (a ``Lambda`` layer's function), which would run on
+    loading; such a file is refused rather than loaded unsafely.
+
+    Raises:
+        UserError: not a ``.keras`` file (not a zip archive, or not a model inside), or refused by safe mode.
+    """
+    import zipfile
+
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{flag} {path}: not a Keras model file (a .keras file is a zip archive)")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as err:
+        if "safe_mode" in str(err):
+            raise UserError(f"{flag} {path}: refused: this file contains arbitrary code (Lambda); only load "
+                            "models you trust") from None
+        raise UserError(f"{flag} {path}: not a Keras model file ({str(err).splitlines()[0]})") from None
+    except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
+        raise UserError(f"{flag} {path}: not a Keras model file ({err})") from None

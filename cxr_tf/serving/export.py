@@ -20,7 +20,10 @@ The ``.keras`` model takes float32 ``[B, S, S, C]`` pixels 0-255 already brought
 * ``metadata()``: ``json`` tf.string scalar, the metadata as JSON.
 
 An export is written into a temporary directory beside its destination and renamed into place, so an
-interrupted export never leaves a directory that looks finished.
+interrupted export never leaves a directory that looks finished; the next export to the same place removes
+what a killed one left (``.<name>.partial-*``, ``.<name>.old-*``). The serving signature checks the pixel
+count a PNG, JPEG or GIF header declares before decoding it (``imaging.MAX_PIXELS``), and an empty batch
+gives empty outputs.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 import tensorflow as tf
 
 import cxr_tf
-from cxr_tf import runs
+from cxr_tf import imaging, runs
 from cxr_tf.errors import UserError
 from cxr_tf.serving.preprocess import model_input
 
@@ -101,6 +104,9 @@ def export(run: runs.Run, fmt: str, out: Path) -> Path:
     if out.exists() and not _replaceable(out):
         raise UserError(f"--out {out}: exists and is not an earlier export; remove it or choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
+    # What a killed export of this --out left behind (its staging or the export it was replacing).
+    for stale in [*out.parent.glob(f".{out.name}.partial-*"), *out.parent.glob(f".{out.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
     meta = metadata(run) | {"exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the export from other users of a shared run
@@ -152,7 +158,12 @@ def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None
     meta_json = json.dumps(meta)
 
     def outputs(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = runs.probabilities(model(pixels, training=False), head)
+        # An empty batch gets empty outputs: convolutions under oneDNN return a misshapen [0, ...]
+        # tensor that BatchNormalization then refuses.
+        probabilities = tf.cond(
+            tf.shape(pixels)[0] > 0,
+            lambda: tf.cast(runs.probabilities(model(pixels, training=False), head), tf.float32),
+            lambda: tf.zeros([0, len(meta["classes"])], tf.float32))
         return {"probabilities": probabilities, "labels": tf.cast(probabilities >= thresholds, tf.int32)}
 
     def prepare(data: tf.Tensor) -> tf.Tensor:
@@ -191,9 +202,16 @@ def decode_gray8(data: tf.Tensor) -> tf.Tensor:
     """
     # Padded so that files shorter than a PNG header take the decode_image branch, which reports them.
     header = tf.strings.join([tf.strings.substr(data, 0, _PNG_DEPTH_BYTE + 1), b"\0" * (_PNG_DEPTH_BYTE + 1)])
-    sixteen_bit = tf.logical_and(tf.equal(tf.strings.substr(header, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE),
-                                 tf.equal(tf.strings.substr(header, _PNG_DEPTH_BYTE, 1), b"\x10"))
+    png = tf.equal(tf.strings.substr(header, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
+    sixteen_bit = tf.logical_and(png, tf.equal(tf.strings.substr(header, _PNG_DEPTH_BYTE, 1), b"\x10"))
     jpeg = tf.equal(tf.strings.substr(header, 0, len(_JPEG_SIGNATURE)), _JPEG_SIGNATURE)
+    pixels = _header_pixels(data, header, png, jpeg)
+    # As imaging.decode_gray8, the pixel count is checked before decoding: a 389 KB PNG of 20000 x 20000
+    # zeros would otherwise cost 3.1 GB.
+    with tf.control_dependencies([tf.debugging.assert_less_equal(
+            pixels, tf.constant(imaging.MAX_PIXELS, tf.int64),
+            message=f"image too large (over {imaging.MAX_PIXELS} pixels)")]):
+        data = tf.identity(data)
     return tf.case([
         (sixteen_bit, lambda: _stretch_to_uint8(_luma(tf.io.decode_png(data, channels=0, dtype=tf.uint16)))),
         # TensorFlow's default JPEG IDCT is libjpeg's fast one; OpenCV uses the accurate one (gray
@@ -201,6 +219,24 @@ def decode_gray8(data: tf.Tensor) -> tf.Tensor:
         (jpeg, lambda: tf.cast(_luma(tf.io.decode_jpeg(data, channels=0, dct_method="INTEGER_ACCURATE")), tf.uint8)),
     ], default=lambda: tf.cast(_luma(tf.io.decode_image(data, channels=0, expand_animations=False)), tf.uint8),
         exclusive=True)
+
+
+def _header_pixels(data: tf.Tensor, header: tf.Tensor, png: tf.Tensor, jpeg: tf.Tensor) -> tf.Tensor:
+    """int64 scalar: the pixel count a PNG (IHDR), JPEG (SOF) or GIF (screen) header declares; 0 otherwise.
+
+    BMP needs no check: TensorFlow decodes only uncompressed BMPs, whose size bounds their pixels.
+    """
+    def number(offset: int, size: int, big_endian: bool) -> tf.Tensor:
+        digits = tf.cast(tf.io.decode_raw(tf.strings.substr(header, offset, size), tf.uint8), tf.int64)
+        weights = tf.constant([256 ** i for i in (range(size - 1, -1, -1) if big_endian else range(size))], tf.int64)
+        return tf.reduce_sum(digits * weights)
+
+    gif = tf.equal(tf.strings.substr(header, 0, 3), b"GIF")
+    return tf.case([
+        (png, lambda: number(16, 4, True) * number(20, 4, True)),
+        (jpeg, lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64))),
+        (gif, lambda: number(6, 2, False) * number(8, 2, False)),
+    ], default=lambda: tf.constant(0, tf.int64), exclusive=True)
 
 
 def _luma(pixels: tf.Tensor) -> tf.Tensor:

@@ -94,13 +94,13 @@ def _from_run(path: Path) -> Model:
 
 
 def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
-    import keras
+    from cxr_tf import runs
 
     if not metadata_file.is_file():
         raise UserError(f"--model {path}: no {metadata_file.name} next to {keras_file.name}; export the run with "
                         "python -m cxr_tf.export --format keras")
     metadata = json.loads(metadata_file.read_text())
-    model = keras.saving.load_model(keras_file, compile=False)
+    model = runs.load_keras(keras_file, "--model")
     return Model(path, metadata, _keras_probabilities(model, metadata["head"]))
 
 
