@@ -112,3 +112,5 @@ def load_keras(path: Path, flag: str) -> Any:
         raise UserError(f"{flag} {path}: not a Keras model file ({str(err).splitlines()[0]})") from None
     except (KeyError, OSError, zipfile.BadZipFile, json.JSONDecodeError) as err:
         raise UserError(f"{flag} {path}: not a Keras model file ({err})") from None
+    except TypeError as err:  # a layer class this cxr_tf does not define (written by another version?)
+        raise UserError(f"{flag} {path}: cannot rebuild this Keras model ({str(err).splitlines()[0][:200]})") from None

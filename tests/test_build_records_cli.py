@@ -93,6 +93,15 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys, flags, message,
     assert "Traceback" not in err
 
 
+def test_overwrite_into_the_image_folder_is_one_line_exit_2_and_every_image_survives(phantoms, capsys):
+    d = phantoms["folders"]
+    before = {p: p.stat().st_mtime_ns for p in d.rglob("*")}
+    assert build("--dataset", "csv", "--images", str(d), "--out", str(d), "--overwrite") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --out {d} is inside --images {d}; write the records elsewhere")
+    assert {p: p.stat().st_mtime_ns for p in d.rglob("*")} == before
+
+
 def test_strict_stops_at_the_first_bad_image_with_exit_1(phantoms, tmp_path, capsys):
     d = tmp_path / "folders"
     d.mkdir()
