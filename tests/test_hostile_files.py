@@ -23,7 +23,7 @@ from cxr_tf.paths import UnsafePath, relative_path
 from cxr_tf.records import build
 from cxr_tf.serving import predict
 from tests import image_factory as make
-from tests.test_records_build import OPTIONS, good_images, manifest_of, write
+from tests.test_records_build import OPTIONS, good_images, manifest_of
 
 
 def hostile_root(root: Path) -> dict[str, str]:
