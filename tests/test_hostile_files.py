@@ -174,3 +174,16 @@ def test_a_nul_byte_in_a_path_is_an_unsafe_path_not_a_crash():
         relative_path("a\0b.png")
     paths, reasons = manifest_io.normalise_paths(pd.Series(["ok.png", "a\0b.png"]))
     assert list(reasons) == ["", "unsafe path: NUL byte in path"]
+
+
+def test_explain_skips_a_fifo_and_a_device_link_with_the_reason_instead_of_hanging(phantom_run, tmp_path, capsys):
+    from cxr_tf import explain as explain_cli
+
+    hostile_root(tmp_path / "scans")
+    code = cli.run(explain_cli.main, ["--run", str(phantom_run), "--out", str(tmp_path / "out"),
+                                      str(tmp_path / "scans" / "pipe.png"), str(tmp_path / "scans" / "zero.png")])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert f"skipped {tmp_path / 'scans' / 'pipe.png'}: not a regular file (a FIFO)" in captured.err
+    assert f"skipped {tmp_path / 'scans' / 'zero.png'}: not a regular file (a character device)" in captured.err
+    assert "0 overlay(s)" in captured.out and "2 unreadable file(s) skipped" in captured.out
