@@ -44,7 +44,9 @@ _LEVELS = {Verbosity.QUIET: logging.WARNING, Verbosity.NORMAL: logging.INFO, Ver
 
 def verbosity() -> Verbosity:
     """The current verbosity, as last set by ``configure`` (``NORMAL`` when never configured)."""
-    level = logging.getLogger(LOGGER_NAME).getEffectiveLevel()
+    level = logging.getLogger(LOGGER_NAME).level
+    if level == logging.NOTSET:  # a library user who never called configure (a notebook, a script)
+        return Verbosity.NORMAL
     if level <= logging.DEBUG:
         return Verbosity.VERBOSE
     return Verbosity.NORMAL if level <= logging.INFO else Verbosity.QUIET
