@@ -22,7 +22,7 @@ class SourceConfig:
     Paths are as the user gave them; adapters check them and raise ``UserError`` naming the flag.
     """
 
-    dataset: str = required("dataset adapter: nih, chexpert, kermany, covid_radiography or csv")
+    dataset: str = required("dataset adapter (see --list-datasets)", lists="datasets")
     labels: Path | None = option(None, "label file (CSV, .csv.gz) or, for chexpert, the CheXpert-v1.0-small "
                                        "folder; csv: omit for folder mode")
     images: Path | None = option(None, "image root: the folder that the label file's paths are relative to "
