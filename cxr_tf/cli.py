@@ -117,7 +117,14 @@ def _check_gpu() -> None:
 
 
 class _QuietTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports ``tensorflow`` (once, whoever imports it first) with stderr silenced, then checks the GPU."""
+    """Imports ``tensorflow`` (once, whoever imports it first) with stderr silenced, then checks the GPU.
+
+    Installed first on ``sys.meta_path``; on the ``tensorflow`` import it removes itself, finds the real
+    spec and wraps only its loader's ``exec_module``.
+    """
+
+    def __init__(self) -> None:
+        self._loader: Any = None
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if fullname != "tensorflow":
