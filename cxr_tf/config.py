@@ -20,26 +20,32 @@ import dataclasses
 import tomllib
 import types
 import typing
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
+from cxr_tf import resources
 from cxr_tf.cli import ArgumentParser
 from cxr_tf.errors import UserError
 
 C = TypeVar("C")
 
 
-def option(default: Any, help: str, *, choices: Sequence[Any] | None = None) -> Any:
-    """A dataclass field with its CLI help and allowed values."""
-    meta = {"help": help, "choices": list(choices) if choices else None}
+def option(default: Any, help: str, *, choices: Sequence[Any] | None = None, lists: str | None = None) -> Any:
+    """A dataclass field with its CLI help and allowed values.
+
+    ``lists`` names the ``cxr_tf.listing`` kind the field takes (``"models"``): the command then has a
+    ``--list-models`` flag.
+    """
+    meta = {"help": help, "choices": list(choices) if choices else None, "lists": lists}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
-def required(help: str, *, choices: Sequence[Any] | None = None) -> Any:
-    """A dataclass field that must be given (by flag or recipe)."""
-    return dataclasses.field(metadata={"help": help, "choices": choices, "required": True})
+def required(help: str, *, choices: Sequence[Any] | None = None, lists: str | None = None) -> Any:
+    """A dataclass field that must be given (by flag or recipe); ``lists`` as in ``option``."""
+    return dataclasses.field(metadata={"help": help, "choices": choices, "required": True, "lists": lists})
 
 
 def _base_type(tp: Any) -> tuple[Any, bool]:
@@ -55,8 +61,7 @@ def _add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     for f in dataclasses.fields(cls):
         tp, _ = _base_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS,
-                                  "help": f.metadata.get("help", "")}
+        kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": _help(f)}
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(tp) is list:
@@ -69,11 +74,36 @@ def _add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         parser.add_argument(flag, **kwargs)
 
 
+def _help(f: dataclasses.Field) -> str:
+    """A field's help text ending in its default, as every ``--help`` shows it.
+
+    Flags default to ``argparse.SUPPRESS`` (so a recipe can supply what the command line leaves out),
+    which hides them from ``ArgumentDefaultsHelpFormatter``; the dataclass holds the real default.
+    """
+    text = f.metadata.get("help", "")
+    if f.metadata.get("required"):
+        return f"{text} (required)"
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if default in (None, "", []) or "default" in text:  # the help says what happens then
+        return text
+    if isinstance(default, bool):
+        shown = "true" if default else "false"
+    else:
+        shown = " ".join(map(str, default)) if isinstance(default, list) else str(default)
+    return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 def parser_for(cls: type, prog: str, description: str, recipes: bool = False) -> ArgumentParser:
-    """An argument parser with one flag per field of ``cls`` (plus ``--recipe``/``--set``)."""
-    parser = ArgumentParser(prog=prog, description=description)
+    """An argument parser with one flag per field of ``cls`` (plus ``--recipe``/``--set``).
+
+    It also has the common flags of ``cli.ArgumentParser``: ``--version``, ``--verbose``/``--quiet``, and
+    ``--list-KIND`` for each kind a field lists (``option(..., lists=KIND)``) and for recipes.
+    """
+    lists = [f.metadata["lists"] for f in dataclasses.fields(cls) if f.metadata.get("lists")]
+    parser = ArgumentParser(prog=prog, description=description, lists=lists + ["recipes"] * recipes)
     if recipes:
-        parser.add_argument("--recipe", type=Path, help="TOML recipe whose keys are the flags' names")
+        parser.add_argument("--recipe", help="TOML recipe whose keys are the flags' names: a file, or the name "
+                                             "of a shipped recipe (see --list-recipes)")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="override one recipe key (repeatable); VALUE is TOML")
     _add_arguments(parser, cls)
@@ -127,7 +157,7 @@ def parse(cls: type[C], argv: Sequence[str], prog: str = "", description: str = 
     if recipes:
         recipe, overrides = args.pop("recipe"), args.pop("set")
         if recipe is not None:
-            values.update(load_toml(recipe))
+            values.update(load_toml(resources.recipe(recipe)))
         for item in overrides:
             key, sep, raw = item.partition("=")
             if not sep:
@@ -153,10 +183,10 @@ def parse_with_positionals(cls: type[C], argv: Sequence[str], prog: str, descrip
     return build(cls, values, prog)
 
 
-def load_toml(path: Path) -> dict[str, Any]:
+def load_toml(path: Path | Traversable) -> dict[str, Any]:
     """Read a TOML recipe; a missing or malformed file is a ``UserError`` naming it."""
     try:
-        with open(path, "rb") as fh:
+        with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UserError(f"recipe {path} does not exist") from None

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 from cxr_tf import cli, config
 
-RECIPE = Path(__file__).resolve().parents[1] / "pipelines" / "demo_phantoms.toml"
+RECIPE = "demo_phantoms"  # pipelines/demo_phantoms.toml, shipped in the package (cxr_tf.resources)
 # Drawn at raised prevalence so that the test split holds enough positives of each class for a CI.
 FINDINGS = {"Cardiomegaly": 0.25, "Effusion": 0.25, "Pneumothorax": 0.25, "Edema": 0.2, "Consolidation": 0.2}
 
@@ -55,7 +55,7 @@ def steps(cfg: DemoConfig) -> list[tuple[str, Callable[[Sequence[str]], int], li
          ["--dataset", "nih", "--labels", str(phantoms / "Data_Entry_2017.csv"),
           "--bbox", str(phantoms / "BBox_List_2017.csv"), "--images", str(phantoms),
           "--image-size", str(cfg.size), "--seed", str(cfg.seed), "--out", str(records)]),
-        ("fit", fit.main, ["--recipe", str(RECIPE), *(arg for o in overrides for arg in ("--set", o))]),
+        ("fit", fit.main, ["--recipe", RECIPE, *(arg for o in overrides for arg in ("--set", o))]),
         ("evaluate", evaluate.main, ["--run", str(run), "--split", "test"]),
         ("explain", explain.main, ["--run", str(run), "--records", str(records), "--split", "test",
                                    "--out", str(run / "explain")]),

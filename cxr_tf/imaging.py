@@ -4,8 +4,12 @@ Conversion (documented once, applied everywhere):
 
 * PNG / JPEG (and anything else OpenCV reads) are decoded with ``cv2.imdecode(IMREAD_UNCHANGED)``.
 * DICOM (``.dcm`` or the ``DICM`` preamble): modality LUT (rescale slope/intercept), then the VOI LUT or
-  window centre/width stored in the file, then MONOCHROME1 is inverted so that dense (bone) is bright
-  as in MONOCHROME2; multi-frame files use frame 0.
+  window centre/width stored in the file, then the Presentation LUT (Shape INVERSE inverts) or, without
+  one, MONOCHROME1 is inverted, so that dense (bone) is bright as in MONOCHROME2. Multi-frame files use
+  frame 0, the only frame decoded. Compressed transfer syntaxes (JPEG Lossless, JPEG baseline, JPEG-LS,
+  JPEG 2000, RLE) are decoded by pydicom's plugins; those beyond RLE need the ``[dicom]`` extra
+  (``pylibjpeg`` with its ``libjpeg`` and ``openjpeg`` plugins), and without it the file is refused
+  with one line naming the extra.
 * Colour: RGB/BGR -> gray with ITU-R BT.601 luma weights (``cv2.cvtColor``); an alpha channel is
   dropped (radiographs saved as RGBA carry a constant alpha).
 * More than 8 bits (16-bit PNG, DICOM): linear map of the image's own [min, max] to [0, 255]. Detectors
@@ -13,11 +17,11 @@ Conversion (documented once, applied everywhere):
   min-max map is what torchxrayvision and most CXR loaders do.
 
 Only regular files are read (``read_file``): a FIFO would block forever, a link to ``/dev/zero`` never
-ends. The file size is checked before reading, and the pixel count from the header before any pixel is
-decoded, so a decompression bomb (a small file declaring an enormous image) is refused without
-allocating it. Damage that libjpeg repairs silently (a truncated scan padded with grey) is reported by
-it only on stderr; ``decode_gray8`` captures those messages, refuses such images and keeps them off
-the terminal.
+ends. The file size is checked before reading, and the pixel count (all frames of a multi-frame DICOM)
+from the header before any pixel is decoded, so a decompression bomb (a small file declaring an enormous
+image) is refused without allocating it. Damage that libjpeg repairs silently (a truncated scan padded
+with grey) is reported by it only on stderr; ``decode_gray8`` captures those messages, refuses such
+images and keeps them off the terminal.
 """
 
 from __future__ import annotations
@@ -172,39 +176,64 @@ def _check_header(data: bytes) -> None:
         raise ImageError("truncated image (JPEG end marker missing)")
 
 
-def _check_size(width: int, height: int) -> None:
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"image too large ({width}x{height} exceeds {MAX_PIXELS} pixels)")
+def _check_size(width: int, height: int, frames: int = 1) -> None:
+    """Refuse images over ``MAX_PIXELS`` (all frames of a multi-frame file count) or under ``MIN_SIDE``."""
+    if width * height * frames > MAX_PIXELS:
+        size = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
+        raise ImageError(f"image too large ({size} exceeds {MAX_PIXELS} pixels)")
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"image too small ({width}x{height}; at least {MIN_SIDE} px a side)")
 
 
+# The DICOM extra (setup.cfg) holds the pixel decoders that pydicom needs for the compressed transfer
+# syntaxes hospitals write: JPEG Lossless (process 14), JPEG baseline/extended, JPEG-LS, JPEG 2000.
+DICOM_EXTRA = "pip install 'cxr_tf[dicom]'"
+
+
 def _decode_dicom(data: bytes) -> np.ndarray:
+    """DICOM bytes -> uint8 [H, W] (see the module docstring for the grayscale pipeline)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_modality_lut, apply_presentation_lut, apply_voi_lut, pixel_array
 
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        _check_size(int(ds.Columns), int(ds.Rows))
-        pixels = ds.pixel_array
+        frames = int(ds.get("NumberOfFrames") or 1)
+        _check_size(int(ds.Columns), int(ds.Rows), frames)
+        _check_decoder(ds)
+        pixels = pixel_array(ds, index=0) if frames > 1 else ds.pixel_array  # frame 0 only is decoded
     except ImageError:
         raise
-    except (InvalidDicomError, AttributeError, KeyError) as err:
+    except (InvalidDicomError, AttributeError, KeyError, TypeError) as err:
         raise ImageError(f"not a usable DICOM image ({err})") from None
-    except (RuntimeError, NotImplementedError) as err:
-        # Compressed transfer syntaxes need optional pixel handlers (pylibjpeg, gdcm).
-        raise ImageError(f"DICOM pixel data not decodable ({err}); pip install pylibjpeg") from None
-    except (ValueError, EOFError, OSError) as err:
-        raise ImageError(f"corrupt DICOM ({err})") from None
-    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-        pixels = pixels[0]
+    except (RuntimeError, NotImplementedError, ValueError, EOFError, OSError) as err:
+        raise ImageError(f"corrupt DICOM ({' '.join(str(err).split())})") from None
     if pixels.ndim == 3:  # colour DICOM (rare): luma only
         return to_gray8(pixels[..., ::-1] if pixels.shape[-1] == 3 else pixels)
     pixels = apply_voi_lut(apply_modality_lut(pixels, ds), ds).astype(np.float64)
-    if getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1":
+    if "PresentationLUTShape" in ds or "PresentationLUTSequence" in ds:
+        # The file's own Presentation LUT maps to P-values (bright = high) and already accounts for
+        # MONOCHROME1: DX images pair MONOCHROME1 with INVERSE (DICOM PS3.3 C.8.11.1.1.1).
+        pixels = apply_presentation_lut(pixels, ds).astype(np.float64)
+    elif getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1":
         pixels = pixels.max() - pixels
     return _stretch_to_uint8(pixels)
+
+
+def _check_decoder(ds: object) -> None:
+    """Refuse, in one line, pixel data that no installed decoder can read (before trying to)."""
+    from pydicom.pixels import get_decoder
+
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is None or not syntax.is_compressed:
+        return
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise ImageError(f"DICOM transfer syntax {syntax.name} ({syntax}) is not supported") from None
+    if not decoder.is_available:
+        raise ImageError(f"DICOM pixel data is {syntax.name}, which needs a decoder that is not installed: "
+                         f"{DICOM_EXTRA}") from None
 
 
 def to_gray8(pixels: np.ndarray) -> np.ndarray:

@@ -87,6 +87,15 @@ def test_folder_reads_train_and_valid_as_source_splits(tmp_path, train_csv):
     assert frame["path"].str.startswith("valid/").sum() == 2
 
 
+@pytest.mark.parametrize("given", ["download", "release"])
+def test_images_is_the_release_folder_or_the_folder_holding_it(tmp_path, train_csv, given):
+    release = tmp_path / "download" / "CheXpert-v1.0-small"
+    release.mkdir(parents=True)
+    manifest = load(train_csv, images=tmp_path / given if given == "download" else release)
+    assert manifest.image_root == release
+    assert (manifest.image_root / manifest.frame["path"][0]).parts[-5:-3] == ("CheXpert-v1.0-small", "train")
+
+
 def test_wrong_file_names_the_missing_column(fixtures):
     with pytest.raises(UserError, match="no column 'Path'.*Data_Entry|Data_Entry.*no column 'Path'"):
         load(fixtures / "labels" / "Data_Entry_2017_v2020.csv")

@@ -1,5 +1,7 @@
 """What cxr_tf knows about each source dataset, read from ``data_manifests/<dataset>.toml``.
 
+The folder ships inside the package (``cxr_tf.resources.CATALOG``).
+
 Classes, the label tree, column names, licence and download page live in those files and
 nowhere else; adapters take them from here.
 """
@@ -9,10 +11,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
-# The repository's data_manifests/ folder (the package is installed in editable mode from the repo).
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
+from cxr_tf import resources
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class Entry:
 @cache
 def entry(name: str) -> Entry:
     """The catalog entry of dataset ``name`` (parsed once per process; treat it as read-only)."""
-    path = CATALOG_DIR / f"{name}.toml"
-    with open(path, "rb") as fh:
+    with (resources.folder(resources.CATALOG) / f"{name}.toml").open("rb") as fh:
         data = tomllib.load(fh)
     return Entry(
         name=name,

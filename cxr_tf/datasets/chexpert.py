@@ -3,7 +3,8 @@
 Irvin et al. 2019, https://arxiv.org/abs/1901.07031. ``--labels`` is one of the two CSVs or the
 ``CheXpert-v1.0-small`` folder (both, with source splits ``train`` and ``val``). The CSVs' paths
 start with ``CheXpert-v1.0-small/``; that prefix is stripped, so paths are relative to the folder
-that holds ``train/`` and ``valid/``, which is the ``--images`` to give.
+that holds ``train/`` and ``valid/``. ``--images`` is that folder or the one holding it (where the
+download was unzipped); both give the same image root.
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ def load(cfg: SourceConfig) -> mf.Manifest:
         skipped.extend(bad)
     return manifest_io.assemble("chexpert", "multilabel", meta.classes, pd.concat(frames, ignore_index=True),
                                 skipped, label_tree=meta.label_tree,
-                                image_root=None if cfg.images is None else Path(cfg.images))
+                                image_root=None if cfg.images is None else image_root(Path(cfg.images)))
+
+
+def image_root(images: Path) -> Path:
+    """The ``CheXpert-v1.0-small`` folder, given either as itself or as the folder that holds it."""
+    inner = images / catalog.entry("chexpert").options["path_prefix"].rstrip("/")
+    return inner if inner.is_dir() else images
 
 
 def _label_files(labels: Path, splits: dict[str, str]) -> list[tuple[Path, str]]:

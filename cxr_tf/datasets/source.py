@@ -22,11 +22,12 @@ class SourceConfig:
     Paths are as the user gave them; adapters check them and raise ``UserError`` naming the flag.
     """
 
-    dataset: str = required("dataset adapter: nih, chexpert, kermany, covid_radiography or csv")
+    dataset: str = required("dataset adapter (see --list-datasets)", lists="datasets")
     labels: Path | None = option(None, "label file (CSV, .csv.gz) or, for chexpert, the CheXpert-v1.0-small "
                                        "folder; csv: omit for folder mode")
     images: Path | None = option(None, "image root: the folder that the label file's paths are relative to "
-                                       "(nih: searched recursively for the file names)")
+                                       "(nih: searched recursively for the file names; chexpert: "
+                                       "CheXpert-v1.0-small or the folder holding it)")
     bbox: Path | None = option(None, "nih: BBox_List_2017.csv, joined as boxes")
     views: str = option("all", "keep frontal views, lateral views or all (chexpert)",
                         choices=["frontal", "lateral", "all"])

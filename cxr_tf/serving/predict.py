@@ -44,11 +44,13 @@ class Model:
 
 @dataclass(frozen=True)
 class Item:
-    """One image to predict: ``name`` as shown in the output, and its file, or why it is refused."""
+    """One image to predict: ``name`` as shown in the output, and its file (or its decoded ``pixels``,
+    any array ``imaging.to_gray8`` takes), or why it is refused."""
 
     name: str
     file: Path | None
     error: str | None = None
+    pixels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,11 @@ def predict(model: Model, items: Sequence[Item], batch_size: int = 32) -> list[P
 def _decode(item: Item) -> tuple[np.ndarray | None, str | None]:
     if item.error is not None:
         return None, item.error
+    if item.pixels is not None:
+        try:
+            return imaging.to_gray8(np.asarray(item.pixels)), None
+        except imaging.ImageError as err:
+            return None, str(err)
     assert item.file is not None
     try:
         return imaging.load_gray8(item.file), None
@@ -239,13 +246,28 @@ def write(predictions: Sequence[Prediction], model: Model, fmt: str, stream: Tex
         return
     if fmt != "csv":
         raise UserError(f"--format {fmt}: choose one of {', '.join(OUTPUT_FORMATS)}")
-    columns = [PATH_COLUMN, *(f"{name}_probability" for name in classes), *(f"{name}_label" for name in classes),
-               "error"]
-    writer = csv.DictWriter(stream, columns, lineterminator="\n")
+    writer = csv.DictWriter(stream, columns(classes), lineterminator="\n")
     writer.writeheader()
+    for row in rows(predictions, classes):
+        writer.writerow({key: "" if value is None else repr(value) if isinstance(value, float) else value
+                         for key, value in row.items()})
+
+
+def columns(classes: Sequence[str]) -> list[str]:
+    """The columns of the table form (CSV, ``cxr_tf.load(...).predict``): path, probabilities, labels, error."""
+    return [PATH_COLUMN, *(f"{name}_probability" for name in classes), *(f"{name}_label" for name in classes),
+            "error"]
+
+
+def rows(predictions: Sequence[Prediction], classes: Sequence[str]) -> list[dict[str, Any]]:
+    """One dict per prediction, keyed by ``columns(classes)``; ``None`` where an image failed (or no error)."""
+    out = []
     for p in predictions:
-        row: dict[str, Any] = {PATH_COLUMN: p.path, "error": p.error or ""}
+        row: dict[str, Any] = {PATH_COLUMN: p.path}
         for name in classes:
-            row[f"{name}_probability"] = "" if p.probabilities is None else repr(p.probabilities[name])
-            row[f"{name}_label"] = "" if p.labels is None else p.labels[name]
-        writer.writerow(row)
+            row[f"{name}_probability"] = None if p.probabilities is None else p.probabilities[name]
+        for name in classes:
+            row[f"{name}_label"] = None if p.labels is None else p.labels[name]
+        row["error"] = p.error
+        out.append(row)
+    return out

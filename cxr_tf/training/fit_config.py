@@ -35,7 +35,7 @@ class FitConfig:
     cache: bool = option(False, "cache decoded records in memory")
     verify: bool = option(False, "check every shard's sha256 against dataset.json first (reads the records once)")
     # Model.
-    model: str = option("densenet121", "model zoo name (python -m cxr_tf.fit --list-models)")
+    model: str = option("densenet121", "model zoo name (see --list-models)", lists="models")
     weights: str = option("imagenet", "none, imagenet (Keras cache) or a .keras/.weights.h5 file or run directory")
     dropout: float = option(0.0, "dropout before the classification layer")
     freeze_stages: int = option(0, "freeze the first K stages of the backbone")
@@ -44,8 +44,7 @@ class FitConfig:
     fine_tune_epochs: int = option(0, "epochs of full fine-tuning after a frozen-backbone phase")
     fine_tune_lr: float = option(1e-4, "learning rate of the fine-tuning phase")
     # Optimisation.
-    loss: str = option("weighted_bce", "loss (registry name): weighted_bce, bce_pos_weight, bce, categorical_ce, "
-                                       "u_multiclass, auc_margin")
+    loss: str = option("weighted_bce", "loss (see --list-losses)", lists="losses")
     class_weights: list[float] | None = option(None, "per-class weights of categorical_ce, e.g. 3 1")
     optimizer: str = option("adam", "adam, adamw, sgd or adagrad")
     lr: float = option(1e-3, "learning rate (the maximum of a cyclical or cosine schedule)")
