@@ -185,7 +185,10 @@ def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: floa
         run: the run directory (a non-chief worker's scratch directory in a multi-worker run).
         name: the phase (``train``, ``phase1``, ``phase2``), naming its backup.
         restore_from: the run directory whose backup this process resumes from; default ``run``.
-        lr: the phase's (maximum) learning rate. epochs: the phase's last epoch (exclusive).
+        lr: the phase's (maximum) learning rate.
+        epochs: the phase's length in epochs, the horizon of its schedule: each phase compiles a fresh
+            optimizer whose step counter starts at 0, so the fine-tuning phase anneals over its own epochs
+            (S4: 1e-4 -> 0 over 3-5 epochs) instead of the tail of the whole run's.
         inputs: float32 [N, S, S, C] 0-255 images shown in TensorBoard.
     """
     import keras
@@ -252,7 +255,8 @@ def train(cfg: FitConfig) -> dict[str, Any]:
         params_json.write_text(json.dumps(params, indent=2))
         model.fit(setup.train_ds, validation_data=setup.val_ds, epochs=epochs[1], initial_epoch=epochs[0],
                   steps_per_epoch=setup.steps_per_epoch, validation_steps=cfg.validation_steps,
-                  callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1], inputs, restore_from=run),
+                  callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1] - epochs[0], inputs,
+                                            restore_from=run),
                   shuffle=False, verbose=2)  # the records pipeline shuffles
 
     two_phase = cfg.freeze == "backbone"
