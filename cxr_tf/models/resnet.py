@@ -1,8 +1,12 @@
 """ResNet18 and ResNet34 (He et al. 2016, https://arxiv.org/abs/1512.03385), built in code.
 
 Keras ships neither. Basic blocks (two 3x3 convolutions), Keras-Hub style names
-(``stem_conv``, ``stack2_block1_conv1``...), so stage ``k`` of ``--freeze-stages`` is ``stem`` (1)
-or ``stack{k-1}`` (2..5): the COVID study freezes 0-4 residual stages.
+(``stem_conv``, ``stack2_block1_conv1``...).
+
+Stages of ``--freeze-stages`` are S3's blocks: S3 (COVID-19 Radiography) describes ResNet as "some pooling
+and convolution layers, grouped in 4 blocks" and freezes 0-4 of them, so ``--freeze-stages K`` freezes
+``stack1``..``stack{K}``, and the stem (7x7 convolution and max-pool) with the first: frozen block 1
+weights fed by a stem that keeps training would see their input drift. ``K = 4`` leaves only the head.
 """
 
 from __future__ import annotations
@@ -47,6 +51,6 @@ def _resnet(blocks: tuple[int, ...]):
     return build
 
 
-STAGES = (("stem_",), ("stack1_",), ("stack2_",), ("stack3_",), ("stack4_",))
+STAGES = (("stem_", "stack1_"), ("stack2_",), ("stack3_",), ("stack4_",))
 MODELS.register("resnet18")(Backbone(_resnet((2, 2, 2, 2)), STAGES))
 MODELS.register("resnet34")(Backbone(_resnet((3, 4, 6, 3)), STAGES))
