@@ -127,14 +127,14 @@ def prepare(cfg: FitConfig) -> Setup:
     dist = strategy_lib.make_strategy(cfg.strategy)
     global_batch = cfg.batch_size * dist.num_replicas_in_sync
     policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
-              "propagate_parents": cfg.propagate_parents}
+              "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
     data = dict(policy, image_size=cfg.image_size, channels=cfg.input_channels, batch_size=global_batch,
                 seed=cfg.seed, cache=cfg.cache)
     steps = cfg.steps_per_epoch or max(1, -(-info["splits"]["train"]["examples"] // global_batch))
     train_ds = make_dataset(cfg.records, "train", augment=cfg.augment, noise=cfg.noise or None,
                             balance=cfg.balance, **data).repeat()
     val_ds = make_dataset(cfg.records, "val", **data)
-    if task.head != "multiclass" or len(task.classes) == len(info["classes"]):
+    if (task.head != "multiclass" or len(task.classes) == len(info["classes"])) and not cfg.exclusive_classes:
         # Every val record is kept: telling Keras how many batches there are spares it a false "input ran
         # out of data" warning at the end of each validation pass.
         batches = -(-info["splits"]["val"]["examples"] // global_batch)

@@ -24,6 +24,8 @@ class FitConfig:
     propagate_parents: str = option("none", "label tree: none, positive (a positive child makes its parents "
                                             "positive) or uncertain (a positive or uncertain child does)",
                                     choices=["none", "positive", "uncertain"])
+    exclusive_classes: bool = option(False, "keep only the images whose findings all lie within --classes (an "
+                                            "image positive for another class of the records is dropped)")
     image_size: int = option(224, "model input side, pixels")
     channels: str = option("gray3", "input channels: gray3 (image x3), gray1, enhance (image, equalised, "
                                     "contrast-stretched)", choices=["gray3", "gray1", "enhance"])
