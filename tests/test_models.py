@@ -62,7 +62,8 @@ def test_freezing_stages_keeps_the_rest_trainable_and_frozen_batchnorm_in_infere
 # S3 freezes 0-4 of ResNet's "4 blocks"; the stem (7x7 conv, max-pool) goes with block 1. cnn5's blocks are
 # its five conv blocks. Frozen layer-name prefixes per number of frozen blocks:
 RESNET_FROZEN = {0: (), 1: ("stem_", "stack1_"), 2: ("stem_", "stack1_", "stack2_"),
-                 3: ("stem_", "stack1_", "stack2_", "stack3_"), 4: ("stem_", "stack1_", "stack2_", "stack3_", "stack4_")}
+                 3: ("stem_", "stack1_", "stack2_", "stack3_"),
+                 4: ("stem_", "stack1_", "stack2_", "stack3_", "stack4_")}
 CNN5_FROZEN = {k: tuple(f"block{i}_" for i in range(1, k + 1)) for k in range(5)}
 
 

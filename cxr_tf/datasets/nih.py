@@ -64,7 +64,8 @@ def read_test_list(path: Path) -> set[str]:
     try:
         names = {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
     except OSError as err:
-        raise UserError(f"--test-list {path}: cannot read it ({err.strerror or err}); give NIH's test_list.txt") from None
+        raise UserError(f"--test-list {path}: cannot read it ({err.strerror or err}); "
+                        "give NIH's test_list.txt") from None
     if not names:
         raise UserError(f"--test-list {path}: the file is empty; give NIH's test_list.txt")
     return names

@@ -10,8 +10,8 @@ are copied into the zoo network built in code (its ``Backbone.from_hub``), so th
 
 Examples:
     >>> import keras_hub  # doctest: +SKIP
-    >>> keras_hub.models.ResNetBackbone.from_preset("resnet_18_imagenet").save_to_preset("presets/r18")  # doctest: +SKIP
-    >>> build_model("resnet18", num_classes=3, weights="presets/r18")  # doctest: +SKIP
+    >>> keras_hub.models.Backbone.from_preset("resnet_18_imagenet").save_to_preset("r18")  # doctest: +SKIP
+    >>> build_model("resnet18", num_classes=3, weights="r18")  # doctest: +SKIP
 """
 
 from __future__ import annotations
