@@ -98,6 +98,15 @@ def test_recipe_states_every_key_that_decides_the_study(name):
         assert "warmup_epochs" in keys
 
 
+@pytest.mark.parametrize("name", sorted(STUDIES))
+def test_recipe_gives_the_build_records_command_with_its_split_and_resize(name):
+    text = (PIPELINES / f"{name}.toml").read_text()
+    assert "python -m cxr_tf.build_records" in text and "--split " in text and "--resize " in text
+    if name.startswith("s1"):
+        assert "--split labelset" in text and "--split-uncertainty ones --split-propagate-parents uncertain" in text
+        assert "--views all" in text
+
+
 def test_s4_carves_val_from_kermanys_train_and_s5_keeps_the_official_split():
     for name in (n for n in STUDIES if n.startswith("s4")):
         assert "--split source --val 0.1" in (PIPELINES / f"{name}.toml").read_text()
