@@ -86,7 +86,7 @@ def test_weights_imagenet_loads_the_models_keras_hub_preset(resnet18_preset, mon
 
     monkeypatch.setattr(keras_hub.models.Backbone, "from_preset", from_preset)
     build_model("resnet18", num_classes=2, image_size=32, weights="imagenet")
-    assert asked == ["resnet_18_imagenet"]
+    assert asked == ["hf://timm/resnet18.tv_in1k"]  # torchvision's ImageNet weights, which S3 fine-tuned
 
 
 def test_an_unreachable_preset_or_a_missing_keras_hub_is_one_line_saying_what_to_do(monkeypatch):
@@ -94,7 +94,7 @@ def test_an_unreachable_preset_or_a_missing_keras_hub_is_one_line_saying_what_to
         raise ConnectionError("Failed to resolve 'www.kaggle.com'\nmore lines")
 
     monkeypatch.setattr(keras_hub.models.Backbone, "from_preset", offline)
-    with pytest.raises(UserError, match=r"resnet_18_imagenet.*Failed to resolve.*save_to_preset") as err:
+    with pytest.raises(UserError, match=r"resnet18\.tv_in1k.*Failed to resolve.*save_to_preset") as err:
         build_model("resnet18", num_classes=2, image_size=32, weights="imagenet")
     assert "\n" not in str(err.value)
     monkeypatch.setitem(sys.modules, "keras_hub", None)

@@ -3,8 +3,10 @@
 Keras ships neither. Basic blocks (two 3x3 convolutions), Keras-Hub style names
 (``stem_conv``, ``stack2_block1_conv1``...). Padding and BatchNorm epsilon are PyTorch's (explicit
 zero padding before every strided layer, epsilon 1e-5), as in KerasHub's ``ResNetBackbone``, so
-``--weights imagenet`` can copy the ImageNet weights of KerasHub's ``resnet_18_imagenet`` /
-``resnet_34_imagenet`` presets layer for layer (``from_hub``) and give the same features.
+``--weights imagenet`` can copy ImageNet weights from a KerasHub ``ResNetBackbone`` layer for layer
+(``from_hub``) and give the same features: torchvision's own ImageNet-1k weights (what S3, in PyTorch,
+fine-tuned), which KerasHub converts from timm's ``resnet18.tv_in1k`` / ``resnet34.tv_in1k``
+(``PRESETS``; KerasHub ships no plain ResNet34 preset of its own, only the ResNet-D ``resnet_vd_34``).
 
 Stages of ``--freeze-stages`` are S3's blocks: S3 (COVID-19 Radiography) describes ResNet as "some pooling
 and convolution layers, grouped in 4 blocks" and freezes 0-4 of them, so ``--freeze-stages K`` freezes
@@ -108,5 +110,6 @@ def from_hub(model: keras.Model, weights: dict[str, np.ndarray]) -> list[str]:
 
 
 STAGES = (("stem_", "stack1_"), ("stack2_",), ("stack3_",), ("stack4_",))
-MODELS.register("resnet18")(Backbone(_resnet((2, 2, 2, 2)), STAGES, preset="resnet_18_imagenet", from_hub=from_hub))
-MODELS.register("resnet34")(Backbone(_resnet((3, 4, 6, 3)), STAGES, preset="resnet_34_imagenet", from_hub=from_hub))
+PRESETS = {"resnet18": "hf://timm/resnet18.tv_in1k", "resnet34": "hf://timm/resnet34.tv_in1k"}
+for _name, _blocks in (("resnet18", (2, 2, 2, 2)), ("resnet34", (3, 4, 6, 3))):
+    MODELS.register(_name)(Backbone(_resnet(_blocks), STAGES, preset=PRESETS[_name], from_hub=from_hub))

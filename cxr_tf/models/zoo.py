@@ -87,7 +87,7 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
         x = keras.layers.Reshape((num_classes, 3), name="head_states")(x)
     model = keras.Model(inputs, x, name=name)
     if preset:
-        hub.load_preset(model, backbone, preset)
+        hub.load_preset(model, backbone, preset, flag=weights)
     elif weights not in ("none", "imagenet"):
         weights_lib.load_path(model, weights)
     if freeze_stages:
