@@ -16,7 +16,8 @@ splits (a patient's follow-up films look alike; image-level splits inflate test 
 * ``random``: patients shuffled and cut.
 * ``auto``: ``source`` when the source has train and test, else ``multilabel``.
 
-The stratified methods read each image's labels as ``split_labels`` says: by default positive means a
+The stratified methods read each image's labels under ``assign_splits``' ``uncertainty`` and
+``propagate_parents`` (``--split-uncertainty``, ``--split-propagate-parents``): by default positive means a
 state of 1 (uncertain and blank count as negative); S1 split on its processed labels (U-Ones after the
 CheXpert label tree), ``uncertainty="ones", propagate_parents="uncertain"``.
 
