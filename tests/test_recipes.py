@@ -82,7 +82,7 @@ def test_recipe_carries_its_studys_values(name):
     assert {key: recipe.get(key) for key in STUDIES[name]} == STUDIES[name]
 
 
-@pytest.mark.parametrize("name", sorted(STUDIES))
+@pytest.mark.parametrize("name", [*sorted(STUDIES), "demo_phantoms"])
 def test_every_key_quotes_the_study_or_says_it_is_not_in_the_study(name):
     unsourced = [line for line in recipe_lines(name).values() if not SOURCED.search(line)]
     assert unsourced == []
