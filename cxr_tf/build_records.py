@@ -56,7 +56,9 @@ def main(argv: Sequence[str]) -> int:
     if cfg.limit is not None:
         manifest.frame = manifest.frame.head(cfg.limit).reset_index(drop=True)
     manifest = splits.assign_splits(manifest, cfg.split or "auto", val=cfg.val, test=cfg.test,
-                                    seed=cfg.seed, classes=cfg.split_classes or None)
+                                    seed=cfg.seed, classes=cfg.split_classes or None,
+                                    uncertainty=cfg.split_uncertainty,
+                                    propagate_parents=cfg.split_propagate_parents)
     options = build.RecordOptions(image_size=cfg.image_size, resize=cfg.resize, encoding=cfg.encoding,
                                   shard_mb=cfg.shard_mb, seed=cfg.seed)
     common = dict(strict=cfg.strict, overwrite=cfg.overwrite, build_args=config.to_dict(cfg))

@@ -8,9 +8,18 @@ splits (a patient's follow-up films look alike; image-level splits inflate test 
   any of their images), so every class keeps its prevalence in every split.
 * ``labelset``: patients grouped by their exact combination of the chosen classes and each group
   cut by the fractions (the CheXpert thesis' way; rare combinations stay together).
-* ``source``: the dataset's official split (``source_split``).
+* ``source``: the dataset's official split (``source_split``). Its test split is never touched. With
+  ``val`` given, or when the source has no val split (Kermany's Kaggle copy has train and test only),
+  a stratified, patient-level validation set of that share is carved from the source's train patients
+  (``multilabel`` on them); the source's own val patients, if any, go back to train first (Kermany's
+  Mendeley val is 16 images without one viral pneumonia).
 * ``random``: patients shuffled and cut.
 * ``auto``: ``source`` when the source has train and test, else ``multilabel``.
+
+The stratified methods read each image's labels under ``assign_splits``' ``uncertainty`` and
+``propagate_parents`` (``--split-uncertainty``, ``--split-propagate-parents``): by default positive means a
+state of 1 (uncertain and blank count as negative); S1 split on its processed labels (U-Ones after the
+CheXpert label tree), ``uncertainty="ones", propagate_parents="uncertain"``.
 
 All are deterministic given the seed.
 """
@@ -29,30 +38,40 @@ from cxr_tf.errors import UserError
 from cxr_tf.registry import Registry
 
 SPLITS = ("train", "val", "test")
+# --val when not given: the share of patients in val for every method but ``source`` (which keeps the
+# source's own val split when it has one).
+DEFAULT_VAL = 0.1
 # A patient found in several official splits goes to the most held-out one, so none leaks.
 HELD_OUT_ORDER = {"test": 2, "val": 1, "train": 0}
 
-# fn(patient label union [P, K] 0/1 indexed by sorted patient id, manifest, val, test, seed) -> split per patient
-Splitter = Callable[[pd.DataFrame, mf.Manifest, float, float, int], pd.Series]
+# fn(patient label union [P, K] 0/1 indexed by sorted patient id, manifest, val, test, seed) -> split per patient;
+# val is None only for ``source`` when --val was not given.
+Splitter = Callable[[pd.DataFrame, mf.Manifest, float | None, float, int], pd.Series]
 SPLITTERS: Registry[Splitter] = Registry("split method")
 log = reporting.logger("splits")
 
 
-def assign_splits(manifest: mf.Manifest, method: str, *, val: float, test: float, seed: int,
-                  classes: Sequence[str] | None = None) -> mf.Manifest:
+def assign_splits(manifest: mf.Manifest, method: str, *, val: float | None, test: float, seed: int,
+                  classes: Sequence[str] | None = None, uncertainty: str = "zeros",
+                  propagate_parents: str = "none") -> mf.Manifest:
     """A copy of ``manifest`` with a ``split`` column (``train``/``val``/``test``) assigned by patient.
 
     Args:
         method: a name in ``SPLITTERS`` or ``auto``.
-        val, test: shares of patients (0-1, summing below 1) for validation and test.
+        val, test: shares of patients (0-1, summing below 1) for validation and test; ``val=None`` is
+            ``DEFAULT_VAL``, except for ``source`` (see the module docstring).
         seed: seed of every random choice; same seed and manifest -> same split.
         classes: classes the stratification balances; ``None`` or empty = all.
+        uncertainty, propagate_parents: how the stratification reads labels: uncertain as ``zeros``
+            (negative) or ``ones`` (positive), and the label tree (``none``, ``positive``, ``uncertain``;
+            ``cxr_tf.pipeline.label_policy``), as the input pipeline will.
 
     Raises:
         UserError: bad fractions, unknown method or class, or ``source`` on a source without splits.
     """
-    if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
-        raise UserError(f"--val {val} and --test {test} must be in [0, 1) and sum below 1")
+    shown = DEFAULT_VAL if val is None else val
+    if not (0 <= shown < 1 and 0 <= test < 1 and shown + test < 1):
+        raise UserError(f"--val {shown} and --test {test} must be in [0, 1) and sum below 1")
     chosen = list(classes) if classes else list(manifest.classes)
     unknown = [c for c in chosen if c not in manifest.classes]
     if unknown:
@@ -61,13 +80,38 @@ def assign_splits(manifest: mf.Manifest, method: str, *, val: float, test: float
         official = set(manifest.frame[mf.SOURCE_SPLIT].unique())
         method = "source" if {"train", "test"} <= official else "multilabel"
     splitter = SPLITTERS.get(method)
+    if method != "source" and val is None:
+        val = DEFAULT_VAL
     frame = manifest.frame
-    union = (frame[chosen] == labels.POSITIVE).fillna(False).groupby(frame[mf.PATIENT]).any()
-    union = union.astype("int8").sort_index()
+    positive = positive_labels(manifest, chosen, uncertainty, propagate_parents)
+    union = positive.groupby(frame[mf.PATIENT]).any().astype("int8").sort_index()
     per_patient = splitter(union, manifest, val, test, seed)
     out = frame.copy()
     out[mf.SPLIT] = frame[mf.PATIENT].map(per_patient).astype(str)
     return dataclasses.replace(manifest, frame=out)
+
+
+def positive_labels(manifest: mf.Manifest, classes: Sequence[str], uncertainty: str = "zeros",
+                    propagate_parents: str = "none") -> pd.DataFrame:
+    """bool ``[N, len(classes)]``: each image's positives under the label policy, as training will see them.
+
+    Uses the input pipeline's own policy (``label_policy``) on the raw states of every class, so a parent
+    outside ``classes`` still passes positivity down the tree (Pneumonia -> Consolidation).
+    """
+    frame = manifest.frame
+    if uncertainty == "zeros" and propagate_parents == "none":
+        return (frame[list(classes)] == labels.POSITIVE).fillna(False).astype(bool)
+    from cxr_tf.pipeline import label_policy
+
+    label_policy.check_choice("--split-uncertainty", uncertainty, ("zeros", "ones"))
+    label_policy.check_choice("--split-propagate-parents", propagate_parents, label_policy.PROPAGATION_MODES)
+    state = frame[manifest.classes].astype("float64").fillna(labels.BLANK).to_numpy().astype("int64")
+    ancestors = label_policy.ancestor_matrix(manifest.classes, manifest.label_tree)
+    state = np.asarray(label_policy.propagate(state, ancestors, propagate_parents))
+    table, _ = label_policy.policy_tables(uncertainty, "zeros")
+    positive = table[state - labels.BLANK] > 0
+    index = [manifest.classes.index(c) for c in classes]
+    return pd.DataFrame(positive[:, index], index=frame.index, columns=list(classes))
 
 
 def _cut(order: np.ndarray, val: float, test: float) -> np.ndarray:
@@ -122,8 +166,13 @@ def multilabel_split(union: pd.DataFrame, manifest: mf.Manifest, val: float, tes
 
 
 @SPLITTERS.register("source")
-def source_split(union: pd.DataFrame, manifest: mf.Manifest, val: float, test: float, seed: int) -> pd.Series:
-    """The official split; a patient in several official splits goes to the most held-out of them."""
+def source_split(union: pd.DataFrame, manifest: mf.Manifest, val: float | None, test: float, seed: int) -> pd.Series:
+    """The official split; a patient in several official splits goes to the most held-out of them.
+
+    ``val`` (a share of the source's train and val patients) carves a stratified val split from them;
+    ``None`` keeps the source's val split, or carves ``DEFAULT_VAL`` when the source has none. ``test``
+    is unused: the official test split is kept as it is.
+    """
     frame = manifest.frame
     official = frame[mf.SOURCE_SPLIT]
     if (official == "").any():
@@ -136,7 +185,14 @@ def source_split(union: pd.DataFrame, manifest: mf.Manifest, val: float, test: f
         log.warning("%d patient(s) are in more than one official split; each is put in its most held-out one",
                     int((spread > 1).sum()))
     names = {code: name for name, code in HELD_OUT_ORDER.items()}
-    return best.map(names).reindex(union.index)
+    per_patient = best.map(names).reindex(union.index)
+    if val is None:
+        if (per_patient == "val").any():
+            return per_patient
+        val = DEFAULT_VAL
+    pool = per_patient.index[per_patient != "test"]
+    per_patient[pool] = multilabel_split(union.loc[pool], manifest, val, 0.0, seed)
+    return per_patient
 
 
 def split_table(manifest: mf.Manifest) -> dict[str, dict]:

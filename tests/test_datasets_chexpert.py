@@ -75,15 +75,16 @@ def test_unknown_state_is_skipped_naming_the_observation(tmp_path, train_csv):
     assert manifest.skipped["reason"].tolist() == ["line 2: unknown label value '2.0' for Edema"]
 
 
-def test_folder_reads_train_and_valid_as_source_splits(tmp_path, train_csv):
+@pytest.mark.parametrize("valid_split", ["val", "test"])
+def test_folder_reads_train_and_valid_as_source_splits(tmp_path, train_csv, valid_split):
     lines = train_csv.read_text().splitlines()
     folder = tmp_path / "CheXpert-v1.0-small"
     folder.mkdir()
     (folder / "train.csv").write_text("\n".join(lines[:4]) + "\n")
     valid = [line.replace("/train/", "/valid/") for line in lines[4:6]]
     (folder / "valid.csv").write_text("\n".join([lines[0], *valid]) + "\n")
-    frame = load(folder).frame
-    assert frame["source_split"].tolist() == ["train"] * 3 + ["val"] * 2
+    frame = load(folder, valid_split=valid_split).frame
+    assert frame["source_split"].tolist() == ["train"] * 3 + [valid_split] * 2
     assert frame["path"].str.startswith("valid/").sum() == 2
 
 

@@ -122,3 +122,13 @@ def test_full_file_has_every_row_and_patient():
     assert len(manifest) == 112_120 and manifest.frame["patient_id"].nunique() == 30_805
     assert len(manifest.skipped) == 0
     assert (manifest.frame["boxes"] != "[]").sum() == 880  # images with at least one of the 984 boxes
+
+
+def test_test_list_makes_the_official_test_split_and_the_rest_train(tmp_path):
+    labels = write_entries(tmp_path / "entries.csv", [entry("a.png", patient=1), entry("b.png", patient=2),
+                                                      entry("c.png", patient=3)])
+    (tmp_path / "test_list.txt").write_text("b.png\nc.png\n")
+    frame = load(labels, test_list=tmp_path / "test_list.txt").frame
+    assert frame.set_index("path")["source_split"].to_dict() == {"a.png": "train", "b.png": "test", "c.png": "test"}
+    with pytest.raises(UserError, match="--test-list .*missing.txt"):
+        load(labels, test_list=tmp_path / "missing.txt")

@@ -142,8 +142,11 @@ def test_noise_sweep_is_clean_at_level_0_and_heavy_noise_lowers_auc(evaluated):
     np.testing.assert_allclose(table["mean_auc"], [clean["mean_auc"], heavy["mean_auc"]], atol=1e-6)
 
 
-@pytest.mark.parametrize("task, classes", [("multilabel", ["a", "b", "c"]), ("multiclass", ["a", "c"])])
-def test_paths_and_patients_are_read_in_the_order_make_dataset_yields_images(tmp_path, task, classes):
+@pytest.mark.parametrize("task, classes, exclusive, kept", [("multilabel", ["a", "b", "c"], False, 23),
+                                                              ("multiclass", ["a", "c"], False, 15),
+                                                              ("multilabel", ["a", "c"], True, 15)])
+def test_paths_and_patients_are_read_in_the_order_make_dataset_yields_images(tmp_path, task, classes, exclusive,
+                                                                             kept):
     from cxr_tf.pipeline import make_dataset
 
     # Image i is a flat gray i * 10 named img{i}.png; 10 shards exceed make_dataset's 8 interleaved readers.
@@ -151,12 +154,12 @@ def test_paths_and_patients_are_read_in_the_order_make_dataset_yields_images(tmp
     images = [np.full((8, 8), 10 * i, np.uint8) for i in range(n)]
     states = np.eye(3, dtype=int)[np.arange(n) % 3]
     records = write_records(tmp_path, images, states, ["a", "b", "c"], task=task, split="test", shards=10)
-    paths, patients = evaluate.example_ids(records, "test", classes)
+    paths, patients = evaluate.example_ids(records, "test", classes, exclusive_classes=exclusive)
     ds = make_dataset(records, "test", classes=classes, image_size=8, channels="gray1", batch_size=5,
-                      shuffle=False, deterministic=True)
+                      shuffle=False, deterministic=True, exclusive_classes=exclusive)
     gray = np.concatenate([x.numpy().mean(axis=(1, 2, 3)) for x, _, _ in ds])
     index = np.array([int(p.removeprefix("img").removesuffix(".png")) for p in paths])
-    assert len(index) == (n if task == "multilabel" else 15)
+    assert len(index) == kept
     np.testing.assert_allclose(gray, 10 * index, atol=0.5)
     assert list(patients) == [f"p{i}" for i in index]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -65,6 +66,19 @@ def test_frozen_backbone_then_fine_tuning_is_one_continuous_log(records, tmp_pat
     assert [int(r["epoch"]) for r in history(run)] == [0, 1]
     params = json.loads((run / "params.json").read_text())
     assert params["phase1"]["trainable"] < params["phase2"]["trainable"] == params["phase2"]["total"] - 1984
+
+
+@pytest.mark.slow
+def test_fine_tuning_restarts_the_cosine_schedule_and_anneals_it_over_its_own_epochs(records, tmp_path):
+    run = tmp_path / "cosine"
+    assert cli.run(fit.main, fit_args(records, run, "--epochs", "1", "--freeze", "backbone", "--schedule", "cosine",
+                                      "--fine-tune-epochs", "2", "--fine-tune-lr", "1e-3",
+                                      "--steps-per-epoch", "4")) == 0
+    rows = history(run)
+    # Logged at each epoch's end: the rate of its last step. Phase 2 has 8 steps; its last is step 7 of 8
+    # of its own cosine (a horizon of the whole run's 12 steps would leave 3.7e-4 there).
+    assert float(rows[1]["lr"]) == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 3 / 8)), rel=1e-4)
+    assert float(rows[2]["lr"]) == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 7 / 8)), rel=1e-4)
 
 
 def test_a_run_directory_with_other_settings_is_refused(records, tmp_path, capsys):

@@ -9,7 +9,7 @@ import pytest
 from cxr_tf.errors import UserError
 from cxr_tf.models import MODELS, build_model, freeze
 
-SMALL = ["cnn5", "baseline_cnn", "resnet18"]
+SMALL = ["cnn5", "baseline_cnn", "resnet18", "s4_baseline_cnn", "s4_scratch_cnn"]
 
 
 def pixels(model: keras.Model, n: int = 2) -> np.ndarray:
@@ -51,12 +51,33 @@ def test_freezing_stages_keeps_the_rest_trainable_and_frozen_batchnorm_in_infere
     model = build_model("resnet18", num_classes=2, image_size=32)
     before = len(model.trainable_weights)
     frozen = freeze.freeze_stages(model, 2)
-    assert frozen and all(n.startswith(("stem_", "stack1_")) for n in frozen)
+    assert frozen and all(n.startswith(("stem_", "stack1_", "stack2_")) for n in frozen)
     assert 0 < len(model.trainable_weights) < before
     assert not model.get_layer("stack1_block1_bn1").trainable
-    assert model.get_layer("stack2_block1_conv1").trainable
+    assert model.get_layer("stack3_block1_conv1").trainable
     with pytest.raises(UserError, match="--freeze-stages"):
         freeze.freeze_stages(model, 9)
+
+
+# S3 freezes 0-4 of ResNet's "4 blocks"; the stem (7x7 conv, max-pool) goes with block 1. cnn5's blocks are
+# its five conv blocks. Frozen layer-name prefixes per number of frozen blocks:
+RESNET_FROZEN = {0: (), 1: ("stem_", "stack1_"), 2: ("stem_", "stack1_", "stack2_"),
+                 3: ("stem_", "stack1_", "stack2_", "stack3_"),
+                 4: ("stem_", "stack1_", "stack2_", "stack3_", "stack4_")}
+CNN5_FROZEN = {k: tuple(f"block{i}_" for i in range(1, k + 1)) for k in range(5)}
+
+
+@pytest.mark.parametrize("name, table", [("resnet18", RESNET_FROZEN), pytest.param("resnet34", RESNET_FROZEN,
+                                                                                     marks=pytest.mark.slow),
+                                         ("cnn5", CNN5_FROZEN)])
+@pytest.mark.parametrize("blocks", [0, 1, 2, 3, 4])
+def test_freeze_stages_k_freezes_s3s_first_k_blocks_and_nothing_else(name, table, blocks):
+    model = build_model(name, num_classes=4, head="multiclass", image_size=32)
+    freeze.freeze_stages(model, blocks)
+    weighted = [layer for layer in model.layers if layer.weights and not layer.name.startswith("preprocess_")]
+    frozen = {layer.name for layer in weighted if not layer.trainable}
+    assert frozen == {layer.name for layer in weighted if table[blocks] and layer.name.startswith(table[blocks])}
+    assert model.get_layer("head_logits").trainable
 
 
 def test_frozen_backbone_trains_the_head_only_and_unfreeze_keeps_preprocessing_fixed():
@@ -92,3 +113,25 @@ def test_transfer_from_a_saved_model_skips_a_head_of_another_shape(tmp_path):
     assert model.get_layer("head_logits").get_weights()[0].shape == (512, 2)
     with pytest.raises(UserError, match="--weights"):
         build_model("cnn5", num_classes=2, image_size=32, weights=str(tmp_path / "nope.keras"))
+
+
+def layer_kinds(model: keras.Model) -> list[str]:
+    """The model's conv, pool, dense, dropout and normalisation layers in order, as short words."""
+    kinds = {keras.layers.Conv2D: "conv", keras.layers.MaxPooling2D: "pool", keras.layers.Dense: "dense",
+             keras.layers.Dropout: "dropout", keras.layers.BatchNormalization: "bn"}
+    return [word for layer in model.layers for kind, word in kinds.items() if type(layer) is kind]
+
+
+def test_s4_baseline_cnn_is_two_convolutions_one_2x2_pool_and_two_dense_layers_with_relu():
+    model = build_model("s4_baseline_cnn", num_classes=3, head="multiclass", image_size=32)
+    assert layer_kinds(model) == ["conv", "conv", "pool", "dense", "dense"]
+    assert model.get_layer("block2_pool").pool_size == (2, 2)
+    assert [type(layer).__name__ for layer in model.layers if "relu" in layer.name] == ["ReLU"] * 3
+    assert model.output_shape == (None, 3)
+
+
+def test_s4_scratch_cnn_is_five_convolutions_one_pool_three_dense_layers_and_dropout():
+    model = build_model("s4_scratch_cnn", num_classes=3, head="multiclass", image_size=64)
+    assert layer_kinds(model) == ["conv"] * 5 + ["pool", "dense", "dropout", "dense", "dense"]
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.ReLU)]) == 7
+    assert model.output_shape == (None, 3)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from cxr_tf.errors import UserError
 from cxr_tf.pipeline import make_dataset
 from cxr_tf.pipeline import augment
+from cxr_tf.pipeline.counts import label_counts
 from cxr_tf.pipeline.dataset import num_workers, shard_policy, to_channels
 from cxr_tf.pipeline.enhance import enhance
 from tests.records_util import write_records
@@ -248,3 +249,18 @@ def test_mirrored_strategy_sees_each_example_once_per_epoch(tmp_path):
     replicas, seen = run.stdout.strip().splitlines()[-1].split(" ", 1)
     assert replicas == "2"
     assert json.loads(seen) == list(range(10))
+
+
+def test_exclusive_classes_keeps_only_images_whose_findings_lie_within_the_chosen_classes(tmp_path):
+    # NIH-like states over (Atelectasis, Effusion, Mass): S2 kept Atelectasis and Effusion images only.
+    states = [[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 1], [0, 0, 1]]
+    records = write_records(tmp_path, images(5, 16), states, ["Atelectasis", "Effusion", "Mass"])
+    kept = make_dataset(records, "train", classes=["Atelectasis", "Effusion"], exclusive_classes=True,
+                        image_size=16, batch_size=8, shuffle=False, deterministic=True)
+    everything = make_dataset(records, "train", classes=["Atelectasis", "Effusion"], image_size=16, batch_size=8,
+                              shuffle=False, deterministic=True)
+    np.testing.assert_array_equal(every_example(kept)[1], [[1, 0], [1, 1], [0, 0]])
+    assert len(every_example(everything)[1]) == 5
+    positives, negatives = label_counts(records, "train", classes=["Atelectasis", "Effusion"], exclusive_classes=True)
+    np.testing.assert_array_equal(positives, [2, 1])
+    np.testing.assert_array_equal(negatives, [1, 2])

@@ -81,7 +81,7 @@ def test_source_puts_a_patient_in_several_official_splits_into_the_most_held_out
     manifest.frame["source_split"] = "train"
     first_of_p1 = manifest.frame.index[manifest.frame["patient_id"] == "p1"][0]
     manifest.frame.loc[first_of_p1, "source_split"] = "val"
-    frame = splits.assign_splits(manifest, "source", val=0.1, test=0.2, seed=0).frame
+    frame = splits.assign_splits(manifest, "source", val=None, test=0.2, seed=0).frame
     assert frame.groupby("patient_id")["split"].first().to_dict() == {"p0": "train", "p1": "val", "p2": "train"}
 
 
@@ -117,3 +117,33 @@ def test_split_table_counts_rows_patients_and_prevalence():
     assert table["test"]["prevalence"]["c0"] == pytest.approx((test_rows["c0"] == 1).fillna(False).mean(), abs=1e-4)
     text = splits.format_split_table(manifest)
     assert "patients" in text and "c3" in text
+
+
+def chexpert_like(states: dict[str, list]) -> mf.Manifest:
+    """One image per patient; every CheXpert class blank except ``states`` (class -> state per patient)."""
+    classes = ["Enlarged Cardiomediastinum", "Cardiomegaly", "Consolidation", "Pneumonia", "Edema"]
+    n = len(next(iter(states.values())))
+    frame = pd.DataFrame({"path": [f"p{i}.jpg" for i in range(n)], "patient_id": [f"p{i}" for i in range(n)],
+                          "view": "frontal", "projection": "", "boxes": "[]", "source_split": "",
+                          **{c: pd.array(states.get(c, [None] * n), dtype="Int8") for c in classes}})
+    return mf.Manifest("chexpert", "multilabel", classes, frame,
+                       label_tree={"Cardiomegaly": "Enlarged Cardiomediastinum", "Pneumonia": "Consolidation"})
+
+
+def test_labelset_can_split_on_s1s_processed_labels_u_ones_after_the_label_tree():
+    # Consolidation blank but Pneumonia uncertain: S1's processing makes Consolidation positive.
+    manifest = chexpert_like({"Pneumonia": [-1, None, 1, 0], "Cardiomegaly": [None, -1, 0, 1]})
+    chosen = ["Cardiomegaly", "Consolidation"]
+    raw = splits.positive_labels(manifest, chosen)
+    processed = splits.positive_labels(manifest, chosen, uncertainty="ones", propagate_parents="uncertain")
+    assert raw.to_numpy().tolist() == [[False, False], [False, False], [False, False], [True, False]]
+    assert processed.to_numpy().tolist() == [[False, True], [True, False], [False, True], [True, False]]
+
+
+def test_labelset_on_processed_labels_cuts_each_processed_combination():
+    # 10 patients whose only finding is an uncertain Pneumonia: raw, they join the 10 all-negative patients
+    # (one group of 20); processed, they are their own Consolidation group, cut 80/20 like the others.
+    manifest = chexpert_like({"Pneumonia": [-1] * 10 + [0] * 10})
+    frame = splits.assign_splits(manifest, "labelset", val=0.0, test=0.2, seed=0, classes=["Consolidation"],
+                                 uncertainty="ones", propagate_parents="uncertain").frame
+    assert (frame["split"][:10] == "test").sum() == 2 and (frame["split"][10:] == "test").sum() == 2

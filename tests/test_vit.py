@@ -113,9 +113,10 @@ def test_an_image_size_that_is_not_a_multiple_of_16_is_a_user_error():
         build_model("vit_tiny", num_classes=2, image_size=40)
 
 
-def test_imagenet_weights_for_a_from_scratch_vit_are_a_user_error():
-    with pytest.raises(UserError, match="no ImageNet weights for vit_base; use --weights none or PATH"):
-        build_model("vit_base", num_classes=2, image_size=224, weights="imagenet")
+def test_imagenet_weights_for_a_vit_without_a_keras_hub_preset_are_a_user_error():
+    # vit_base has one (vit_base_patch16_224_imagenet, tests/test_models_hub.py); vit_tiny has none.
+    with pytest.raises(UserError, match="no ImageNet weights for vit_tiny in Keras or KerasHub; use --weights none"):
+        build_model("vit_tiny", num_classes=2, image_size=32, weights="imagenet")
 
 
 @pytest.mark.parametrize("name, backbone_params", [

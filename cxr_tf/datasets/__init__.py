@@ -31,4 +31,5 @@ def load_manifest(cfg: SourceConfig) -> Manifest:
     if cfg.split is None:
         return manifest
     return splits.assign_splits(manifest, cfg.split, val=cfg.val, test=cfg.test, seed=cfg.seed,
-                                classes=cfg.split_classes or None)
+                                classes=cfg.split_classes or None, uncertainty=cfg.split_uncertainty,
+                                propagate_parents=cfg.split_propagate_parents)

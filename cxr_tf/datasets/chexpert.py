@@ -1,7 +1,8 @@
 """CheXpert-v1.0-small: ``train.csv`` / ``valid.csv`` -> Manifest.
 
 Irvin et al. 2019, https://arxiv.org/abs/1901.07031. ``--labels`` is one of the two CSVs or the
-``CheXpert-v1.0-small`` folder (both, with source splits ``train`` and ``val``). The CSVs' paths
+``CheXpert-v1.0-small`` folder (both, with source splits ``train`` and ``val``, or ``test`` for
+``valid.csv`` with ``--valid-split test``). The CSVs' paths
 start with ``CheXpert-v1.0-small/``; that prefix is stripped, so paths are relative to the folder
 that holds ``train/`` and ``valid/``. ``--images`` is that folder or the one holding it (where the
 download was unzipped); both give the same image root.
@@ -30,7 +31,9 @@ def load(cfg: SourceConfig) -> mf.Manifest:
         raise UserError("--dataset chexpert needs --labels CheXpert-v1.0-small/train.csv "
                         "(or valid.csv, or the CheXpert-v1.0-small folder)")
     frames, skipped = [], []
-    for path, split in _label_files(Path(cfg.labels), meta.options["splits"]):
+    # valid.csv's 234 images carry radiologist labels; published CheXpert AUCs are on them (--valid-split test).
+    splits = {name: cfg.valid_split if split == "val" else split for name, split in meta.options["splits"].items()}
+    for path, split in _label_files(Path(cfg.labels), splits):
         frame, bad = _read(path, split, meta, cfg.views)
         frames.append(frame)
         skipped.extend(bad)

@@ -43,6 +43,9 @@ def load(cfg: SourceConfig) -> mf.Manifest:
         **{name: rows[name] for name in meta.classes},
     })
     skipped = [malformed, unknown]
+    if cfg.test_list is not None:
+        test = read_test_list(cfg.test_list)
+        frame[mf.SOURCE_SPLIT] = frame[mf.PATH].isin(test).map({True: "test", False: "train"})
     if cfg.bbox is not None:
         frame[mf.BOXES] = frame[mf.PATH].map(read_boxes(cfg.bbox)).fillna("[]")
     if cfg.images is not None:
@@ -50,6 +53,22 @@ def load(cfg: SourceConfig) -> mf.Manifest:
         skipped.append(missing)
     return manifest_io.assemble("nih", "multilabel", meta.classes, frame, skipped,
                                 image_root=None if cfg.images is None else Path(cfg.images))
+
+
+def read_test_list(path: Path) -> set[str]:
+    """``test_list.txt`` (one image file name a line, 25,596 of them) -> the set of names.
+
+    The official NIH split (Wang et al. 2017; ``train_val_list.txt`` holds every other image) assigns
+    whole patients, so published test AUCs are on these images.
+    """
+    try:
+        names = {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
+    except OSError as err:
+        raise UserError(f"--test-list {path}: cannot read it ({err.strerror or err}); "
+                        "give NIH's test_list.txt") from None
+    if not names:
+        raise UserError(f"--test-list {path}: the file is empty; give NIH's test_list.txt")
+    return names
 
 
 def read_boxes(path: Path) -> dict[str, str]:

@@ -29,6 +29,11 @@ class SourceConfig:
                                        "(nih: searched recursively for the file names; chexpert: "
                                        "CheXpert-v1.0-small or the folder holding it)")
     bbox: Path | None = option(None, "nih: BBox_List_2017.csv, joined as boxes")
+    test_list: Path | None = option(None, "nih: the official test_list.txt; its images are the source's test split "
+                                          "and the others (train_val_list.txt) its train split")
+    valid_split: str = option("val", "chexpert: the split of valid.csv's radiologist-labelled images: val, or "
+                                     "test (the official test set, to compare with published results)",
+                              choices=["val", "test"])
     views: str = option("all", "keep frontal views, lateral views or all (chexpert)",
                         choices=["frontal", "lateral", "all"])
     classes: int = option(2, "kermany: 2 (normal/pneumonia) or 3 (normal/bacteria/virus)", choices=[2, 3])
@@ -41,6 +46,13 @@ class SourceConfig:
     split: str | None = option(None, "patient-level split method; auto = source when the dataset has an "
                                      "official train/test split, else multilabel", choices=SPLIT_METHODS)
     split_classes: list[str] = option([], "classes the stratification balances (default: all)")
-    val: float = option(0.1, "share of patients in the validation split, 0-1")
+    split_uncertainty: str = option("zeros", "uncertain labels as the stratification sees them: zeros "
+                                             "(negative) or ones (positive, U-Ones: S1)", choices=["zeros", "ones"])
+    split_propagate_parents: str = option("none", "label tree as the stratification sees it: none, positive or "
+                                                  "uncertain (a positive or uncertain child makes its parents "
+                                                  "positive: S1)", choices=["none", "positive", "uncertain"])
+    val: float | None = option(None, "share of patients in the validation split, 0-1 (default 0.1); with "
+                                     "--split source it carves a stratified val from the source's train patients "
+                                     "(default: keep the source's val split, or carve 0.1 when it has none)")
     test: float = option(0.2, "share of patients in the test split, 0-1")
     seed: int = option(0, "seed of the split (and of anything random)")

@@ -109,11 +109,12 @@ def check_records(run: runs.Run, records: str, splits: Sequence[str], verify: bo
             raise UserError(f"--records {records}: no split {split!r}; it has {', '.join(info['splits'])}")
 
 
-def example_ids(records: str, split: str, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def example_ids(records: str, split: str, classes: Sequence[str],
+                exclusive_classes: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(paths [N] str, patients [N] str) of a split, in the order ``make_dataset(shuffle=False)`` yields it.
 
     Reads only the path, patient and label features; for a single-label dataset, drops the examples of
-    classes outside ``classes`` as ``make_dataset`` does.
+    classes outside ``classes`` as ``make_dataset`` does, and so does ``exclusive_classes`` for any dataset.
     """
     import tensorflow as tf
 
@@ -133,8 +134,10 @@ def example_ids(records: str, split: str, classes: Sequence[str]) -> tuple[np.nd
         states.append(batch[features.LABELS_KEY].numpy())
     paths, patients = np.concatenate(paths).astype(str), np.concatenate(patients).astype(str)
     selected = select_classes(info["classes"], classes)
-    if info["task"] == "multiclass" and len(selected) < len(info["classes"]):
-        keep = (np.concatenate(states)[:, selected] == 1).any(axis=1)
+    if (info["task"] == "multiclass" and len(selected) < len(info["classes"])) or exclusive_classes:
+        outside = np.delete(np.concatenate(states), selected, axis=1)
+        keep = ~(outside == 1).any(axis=1) if exclusive_classes else \
+            (np.concatenate(states)[:, selected] == 1).any(axis=1)
         paths, patients = paths[keep], patients[keep]
     return paths, patients
 
@@ -150,7 +153,8 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
 
     cfg = run.config
     ds = make_dataset(records, split, classes=run.classes, uncertainty=cfg.uncertainty, blank=cfg.blank,
-                      propagate_parents=cfg.propagate_parents, image_size=cfg.image_size,
+                      propagate_parents=cfg.propagate_parents, exclusive_classes=cfg.exclusive_classes,
+                      image_size=cfg.image_size,
                       channels=cfg.input_channels, noise=noise, batch_size=batch_size, shuffle=False,
                       deterministic=True, transform_all_splits=True, seed=seed)
     probs, labels, weights = [], [], []
@@ -160,7 +164,7 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
             # U-MultiClass labels are one-hot over (negative, positive, uncertain): keep "positive".
             labels.append(y.numpy()[..., 1] if run.head == "multilabel3" else y.numpy())
             weights.append(w.numpy())
-        paths, patients = example_ids(records, split, run.classes)
+        paths, patients = example_ids(records, split, run.classes, cfg.exclusive_classes)
     if len(paths) != sum(len(p) for p in probs):
         raise RuntimeError(f"{records}/{split}: {len(paths)} records but {sum(len(p) for p in probs)} predictions")
     return Predictions(paths, patients, np.concatenate(labels), np.concatenate(weights) > 0,

@@ -5,6 +5,6 @@
 """
 
 from cxr_tf.models.zoo import HEADS, MODELS, Backbone, build_model
-from cxr_tf.models import applications, cnn, resnet, vit  # noqa: F401,E402  (register their backbones)
+from cxr_tf.models import applications, cnn, resnet, s4_cnn, vit  # noqa: F401,E402  (register their backbones)
 
 __all__ = ["HEADS", "MODELS", "Backbone", "build_model"]

@@ -1,4 +1,7 @@
-"""Small CNNs of the source studies, built in code: ``cnn5`` and ``baseline_cnn``."""
+"""Small CNNs built in code: S3's ``cnn5`` and ``baseline_cnn``, a two-block CNN for quick trials and tests.
+
+S4's own networks are ``s4_baseline_cnn`` and ``s4_scratch_cnn`` (``s4_cnn.py``).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def _cnn5(pixels: keras.KerasTensor, imagenet: bool) -> keras.KerasTensor:
 
 
 def _baseline(pixels: keras.KerasTensor, imagenet: bool) -> keras.KerasTensor:
-    """The Kermany course project's two-convolution baseline (32 and 64 channels, 3x3)."""
+    """Two conv blocks (32 and 64 channels, 3x3): the smallest network of the zoo, for quick trials and tests."""
     x = _scaled(pixels)
     for i, filters in enumerate((32, 64), start=1):
         x = apply_conv_block(x, filters, 3, name=f"block{i}")

@@ -15,8 +15,11 @@ positions); stage ``k`` (2..depth+1) is encoder block ``k-1`` (``block{k-1}_*``)
 (``encoder_*``) belongs to the last stage, so freezing every stage freezes the whole backbone.
 ``vit_base`` has 13 stages.
 
-There are no ImageNet weights: the networks start from scratch (``--weights none``) or from an
-earlier ``.keras``/``.weights.h5`` file or run directory (``--weights PATH``).
+Weights: from scratch (``--weights none``), an earlier ``.keras``/``.weights.h5`` file or run directory
+(``--weights PATH``), or a KerasHub ``ViTBackbone`` preset of the same width, depth and patch size:
+``--weights imagenet`` on ``vit_base`` is KerasHub's ``vit_base_patch16_224_imagenet`` (ViT-B/16,
+ImageNet-21k then 1k, 224 px), ``--weights PRESET_DIR`` any local preset (``from_hub`` copies it layer
+for layer; the layers here are KerasHub's, pre-norm, exact GELU, epsilon 1e-6).
 
 Examples:
     >>> from cxr_tf.models import build_model
@@ -27,6 +30,7 @@ Examples:
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from cxr_tf.errors import UserError
@@ -71,12 +75,46 @@ def apply_encoder_block(x: keras.KerasTensor, heads: int, name: str) -> keras.Ke
     return keras.layers.Add(name=f"{name}_add2")([x, y])
 
 
-def backbone(dim: int, depth: int, heads: int) -> Backbone:
+# Our layer -> KerasHub ViTBackbone weight paths (``{i}`` the block, 1-based in both).
+HUB_EMBEDDING = {"embed_patches": ["vit_patching_and_embedding/patch_embedding/kernel",
+                                   "vit_patching_and_embedding/patch_embedding/bias"],
+                 "embed_class_token": ["vit_patching_and_embedding/class_token"],
+                 "embed_position": ["vit_patching_and_embedding/position_embedding/embeddings"],
+                 "encoder_norm": ["vit_encoder/ln/gamma", "vit_encoder/ln/beta"]}
+HUB_BLOCK = {"norm1": ["ln_1/gamma", "ln_1/beta"], "norm2": ["ln_2/gamma", "ln_2/beta"],
+             "attention": [f"mha/{part}/{w}" for part in ("query", "key", "value", "attention_output")
+                           for w in ("kernel", "bias")],
+             "mlp1": ["mlp/dense_1/kernel", "mlp/dense_1/bias"], "mlp2": ["mlp/dense_2/kernel", "mlp/dense_2/bias"]}
+
+
+def from_hub(model: keras.Model, weights: dict[str, np.ndarray]) -> list[str]:
+    """Copy a KerasHub ``ViTBackbone``'s weights (``{path: array}``) into ``model``'s ``embed_``/``block``/``encoder_``
+    layers; returns the paths left unused. A missing weight raises ``KeyError``, a misshapen one ``ValueError``
+    (another width, depth, or a position table for another image size).
+    """
+    used = set()
+    for layer in model.layers:
+        if not layer.weights or layer.name.startswith(("head_", "preprocess_")):
+            continue
+        if layer.name in HUB_EMBEDDING:
+            paths = HUB_EMBEDDING[layer.name]
+        else:
+            block, part = layer.name.split("_", 1)
+            paths = [f"vit_encoder/transformer_block_{block[5:]}/{p}" for p in HUB_BLOCK[part]]
+        values = [weights[path] for path in paths]
+        if layer.name == "embed_class_token":
+            values = [values[0].reshape(1, -1)]  # KerasHub [1, 1, dim] -> an Embedding table [1, dim]
+        layer.set_weights(values)
+        used.update(paths)
+    return sorted(set(weights) - used)
+
+
+def backbone(dim: int, depth: int, heads: int, preset: str = "") -> Backbone:
     """A ViT with patch 16 as a zoo ``Backbone``.
 
     Args:
         dim: token width (192 tiny, 384 small, 768 base). depth: encoder blocks. heads: attention heads
-            (``dim`` must be a multiple).
+            (``dim`` must be a multiple). preset: the KerasHub preset of its ImageNet weights, if any.
 
     Returns:
         ``Backbone`` whose build maps float32 ``[B, S, S, 3]`` in 0-255 (``S`` a multiple of 16) to the
@@ -100,10 +138,10 @@ def backbone(dim: int, depth: int, heads: int) -> Backbone:
 
     blocks = [(f"block{i}_",) for i in range(1, depth + 1)]
     blocks[-1] += ("encoder_",)
-    return Backbone(build, (("embed_",), *blocks))
+    return Backbone(build, (("embed_",), *blocks), preset=preset, from_hub=from_hub)
 
 
 # Table 1 of the paper (Base) and DeiT (Touvron et al. 2021, https://arxiv.org/abs/2012.12877: Tiny, Small).
 MODELS.register("vit_tiny")(backbone(dim=192, depth=12, heads=3))
 MODELS.register("vit_small")(backbone(dim=384, depth=12, heads=6))
-MODELS.register("vit_base")(backbone(dim=768, depth=12, heads=12))
+MODELS.register("vit_base")(backbone(dim=768, depth=12, heads=12, preset="vit_base_patch16_224_imagenet"))

@@ -24,11 +24,16 @@ class Backbone:
         stages: layer-name prefixes of each stage, stage 1 first; ``--freeze-stages K`` freezes the
             layers whose names start with a prefix of stages 1..K.
         imagenet: whether Keras has ImageNet weights for it.
+        preset: KerasHub preset of its ImageNet weights (``--weights imagenet`` without Keras weights).
+        from_hub: ``(model, {KerasHub weight path: array}) -> unused paths``: copies a KerasHub backbone
+            of the same architecture into the zoo model's layers (``--weights imagenet`` or a preset directory).
     """
 
     build: Callable[[keras.KerasTensor, bool], keras.KerasTensor]
     stages: tuple[tuple[str, ...], ...]
     imagenet: bool = False
+    preset: str = ""
+    from_hub: Callable[[keras.Model, dict], list[str]] | None = None
 
 
 MODELS: Registry[Backbone] = Registry("model")
@@ -45,7 +50,8 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
         head: ``multilabel`` / ``multiclass`` -> logits ``[B, K]``; ``multilabel3`` (U-MultiClass)
             -> ``[B, K, 3]`` over (negative, positive, uncertain).
         image_size: input side, pixels. channels: 1 or 3 (1 is repeated to 3 inside the model).
-        weights: ``none``, ``imagenet`` (Keras cache) or a ``.keras``/``.weights.h5`` file or run directory.
+        weights: ``none``, ``imagenet`` (Keras cache, or the KerasHub preset of resnet18/34 and vit_base),
+            a ``.keras``/``.weights.h5`` file or run directory, or a KerasHub preset directory.
         dropout: rate before the dense layer. freeze_stages: freeze the first K backbone stages.
 
     Returns:
@@ -56,14 +62,17 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
         >>> build_model("cnn5", num_classes=4, head="multiclass", image_size=64).output_shape
         (None, 4)
     """
-    from cxr_tf.models import freeze, weights as weights_lib
+    from cxr_tf.models import freeze, hub, weights as weights_lib
 
     if head not in HEADS:
         raise UserError(f"head {head!r}: choose one of {', '.join(HEADS)}")
     backbone = MODELS.get(name)
-    imagenet = weights == "imagenet"
+    preset = backbone.preset if weights == "imagenet" and not backbone.imagenet else \
+        weights if hub.is_preset_dir(weights) else ""
+    imagenet = weights == "imagenet" and not preset
     if imagenet and not backbone.imagenet:
-        raise UserError(f"--weights imagenet: Keras has no ImageNet weights for {name}; use --weights none or PATH")
+        raise UserError(f"--weights imagenet: no ImageNet weights for {name} in Keras or KerasHub; "
+                        "use --weights none or PATH")
     inputs = keras.Input((image_size, image_size, channels), name="pixels")
     pixels = inputs if channels == 3 else keras.layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
     features = weights_lib.imagenet_or_error(name, lambda: backbone.build(pixels, imagenet)) if imagenet \
@@ -77,7 +86,9 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
     if head == "multilabel3":
         x = keras.layers.Reshape((num_classes, 3), name="head_states")(x)
     model = keras.Model(inputs, x, name=name)
-    if weights not in ("none", "imagenet"):
+    if preset:
+        hub.load_preset(model, backbone, preset, flag=weights)
+    elif weights not in ("none", "imagenet"):
         weights_lib.load_path(model, weights)
     if freeze_stages:
         freeze.freeze_stages(model, freeze_stages)

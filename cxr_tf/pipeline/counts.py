@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from cxr_tf import labels
 from cxr_tf.pipeline import label_policy
 from cxr_tf.pipeline.dataset import select_classes
 from cxr_tf.records import features
@@ -21,23 +22,29 @@ BATCH = 4096
 
 
 def label_counts(records: str, split: str, *, classes: Sequence[str] | None = None, uncertainty: str = "ones",
-                 blank: str = "zeros", propagate_parents: str = "none") -> tuple[np.ndarray, np.ndarray]:
+                 blank: str = "zeros", propagate_parents: str = "none",
+                 exclusive_classes: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(positives, negatives), float64 ``[K]`` each: label-weighted counts of ``split`` under the policy.
 
     Masked labels (U-Ignore, ``blank="ignore"``) count in neither. For ``uncertainty="multiclass"`` a
     label is positive when its state is positive (the uncertain state is its own class).
+    ``exclusive_classes`` counts only the images ``make_dataset(exclusive_classes=True)`` keeps.
     """
     info = records_info.load(records)
     available = info["classes"]
     selected = select_classes(available, classes)
     ancestors = label_policy.ancestor_matrix(available, info.get("label_tree", {}))
+    others = tf.constant([c for c in range(len(available)) if c not in selected], tf.int32)
     spec = {features.LABELS_KEY: tf.io.FixedLenFeature([len(available)], tf.int64)}
 
     @tf.autograph.experimental.do_not_convert
     def count(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         state = tf.io.parse_example(serialized, spec)[features.LABELS_KEY]
+        inside = tf.logical_not(tf.reduce_any(tf.equal(tf.gather(state, others, axis=1), labels.POSITIVE), axis=1))
         state = label_policy.propagate(state, ancestors, propagate_parents)
         label, weight = label_policy.apply_policy(tf.gather(state, selected, axis=1), uncertainty, blank)
+        if exclusive_classes:
+            weight *= tf.cast(inside, weight.dtype)[:, tf.newaxis]
         if uncertainty == "multiclass":
             label = label[..., 1]
         return tf.reduce_sum(label * weight, axis=0), tf.reduce_sum((1.0 - label) * weight, axis=0)

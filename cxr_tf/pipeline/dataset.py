@@ -15,7 +15,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from cxr_tf import reporting
+from cxr_tf import labels, reporting
 from cxr_tf.errors import UserError
 from cxr_tf.pipeline import augment as augment_lib
 from cxr_tf.pipeline import balance as balance_lib
@@ -106,6 +106,7 @@ def make_dataset(
     uncertainty: str = "ones",
     blank: str = "zeros",
     propagate_parents: str = "none",
+    exclusive_classes: bool = False,
     image_size: int = 224,
     channels: str = "enhance",
     augment: bool = False,
@@ -133,6 +134,9 @@ def make_dataset(
         blank: ``zeros`` | ``ignore``.
         propagate_parents: ``none`` | ``positive`` | ``uncertain``: which child states make every
             ancestor in ``dataset.json``'s label tree positive (before the uncertainty policy).
+        exclusive_classes: keep only the images whose findings all lie within ``classes``: an image
+            positive for any other class of the records (after ``propagate_parents``) is dropped. S2's
+            "only four classes of diseases were left" read as a subset of images, not of labels.
         image_size: output side, pixels.
         channels: ``enhance`` (image, equalized, stretched) | ``gray3`` (image x3) | ``gray1``.
         augment: random warp and photometric jitter (``augment.py``), on the ``train`` split only
@@ -180,12 +184,15 @@ def make_dataset(
     noises = [noise_lib.parse_noise(spec) for spec in specs] if transform else []
     ancestors = label_policy.ancestor_matrix(available, info.get("label_tree", {}))
     counts = [info["splits"][split]["counts"][available[c]]["positive"] for c in selected]
+    others = tf.constant([c for c in range(len(available)) if c not in selected], tf.int32)
 
     # Build-time Python control flow only: tf.data need not run autograph on these functions.
     @tf.autograph.experimental.do_not_convert
     def parse_and_label(serialized: tf.Tensor) -> dict:
         element = parse.decode_example(serialized, len(available))
         state = element.pop(parse.STATE)
+        if exclusive_classes:
+            element["outside"] = tf.reduce_any(tf.equal(tf.gather(state, others), labels.POSITIVE))
         if single_label:
             label = tf.cast(tf.equal(tf.gather(state, selected), 1), tf.float32)
             weight = tf.ones([len(selected)], tf.float32)
@@ -217,6 +224,8 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(parse_and_label, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if exclusive_classes:
+        ds = ds.filter(tf.autograph.experimental.do_not_convert(lambda element: tf.logical_not(element["outside"])))
     if single_label:
         # Examples of unselected classes carry an all-zero one-hot row.
         if len(selected) < len(available):

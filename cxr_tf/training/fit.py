@@ -129,14 +129,14 @@ def prepare(cfg: FitConfig) -> Setup:
     dist = strategy_lib.make_strategy(cfg.strategy)
     global_batch = cfg.batch_size * dist.num_replicas_in_sync
     policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
-              "propagate_parents": cfg.propagate_parents}
+              "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
     data = dict(policy, image_size=cfg.image_size, channels=cfg.input_channels, batch_size=global_batch,
                 seed=cfg.seed, cache=cfg.cache)
     steps = cfg.steps_per_epoch or max(1, -(-info["splits"]["train"]["examples"] // global_batch))
     train_ds = make_dataset(cfg.records, "train", augment=cfg.augment, noise=cfg.noise or None,
                             balance=cfg.balance, **data).repeat()
     val_ds = make_dataset(cfg.records, "val", **data)
-    if task.head != "multiclass" or len(task.classes) == len(info["classes"]):
+    if (task.head != "multiclass" or len(task.classes) == len(info["classes"])) and not cfg.exclusive_classes:
         # Every val record is kept: telling Keras how many batches there are spares it a false "input ran
         # out of data" warning at the end of each validation pass.
         batches = -(-info["splits"]["val"]["examples"] // global_batch)
@@ -187,7 +187,10 @@ def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: floa
         run: the run directory (a non-chief worker's scratch directory in a multi-worker run).
         name: the phase (``train``, ``phase1``, ``phase2``), naming its backup.
         restore_from: the run directory whose backup this process resumes from; default ``run``.
-        lr: the phase's (maximum) learning rate. epochs: the phase's last epoch (exclusive).
+        lr: the phase's (maximum) learning rate.
+        epochs: the phase's length in epochs, the horizon of its schedule: each phase compiles a fresh
+            optimizer whose step counter starts at 0, so the fine-tuning phase anneals over its own epochs
+            (S4: 1e-4 -> 0 over 3-5 epochs) instead of the tail of the whole run's.
         inputs: float32 [N, S, S, C] 0-255 images shown in TensorBoard.
     """
     import keras
@@ -254,7 +257,8 @@ def train(cfg: FitConfig) -> dict[str, Any]:
         params_json.write_text(json.dumps(params, indent=2))
         model.fit(setup.train_ds, validation_data=setup.val_ds, epochs=epochs[1], initial_epoch=epochs[0],
                   steps_per_epoch=setup.steps_per_epoch, validation_steps=cfg.validation_steps,
-                  callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1], inputs, restore_from=run),
+                  callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1] - epochs[0], inputs,
+                                            restore_from=run),
                   shuffle=False, verbose=2)  # the records pipeline shuffles
 
     two_phase = cfg.freeze == "backbone"

@@ -24,11 +24,15 @@ class FitConfig:
     propagate_parents: str = option("none", "label tree: none, positive (a positive child makes its parents "
                                             "positive) or uncertain (a positive or uncertain child does)",
                                     choices=["none", "positive", "uncertain"])
+    exclusive_classes: bool = option(False, "keep only the images whose findings all lie within --classes (an "
+                                            "image positive for another class of the records is dropped)")
     image_size: int = option(224, "model input side, pixels")
     channels: str = option("gray3", "input channels: gray3 (image x3), gray1, enhance (image, equalised, "
                                     "contrast-stretched)", choices=["gray3", "gray1", "enhance"])
     enhance: bool = option(False, "shorthand for --channels enhance")
-    augment: bool = option(True, "random crop, rotation, translation, brightness/contrast/gamma on train")
+    # Off by default: none of S1, S2, S4 and S5 augments (S3 tried it and dropped it), so a recipe that
+    # leaves it out must not silently differ from its study.
+    augment: bool = option(False, "random crop, rotation, translation, brightness/contrast/gamma on train")
     noise: list[str] = option([], "radiographic noise on train, e.g. poisson:0.5 gaussian:5 (repeatable)")
     balance: str = option("none", "single-label tasks: none, oversample or undersample",
                           choices=["none", "oversample", "undersample"])
