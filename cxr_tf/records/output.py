@@ -1,4 +1,5 @@
-"""What a build leaves in ``--out``: shards, their sidecars, ``dataset.json``, ``manifest.csv``, ``skipped.csv``.
+"""What a build leaves in ``--out``: shards, their sidecars, ``dataset.json``, ``manifest.csv``, ``skipped.csv``
+and the TFDS metadata (``dataset_info.json``, ``features.json``: ``tfds.builder_from_directory(out)`` works).
 
 Shared by every runner (the local process pool and Beam), so both write byte-identical shards and the
 same ``dataset.json``. Every file is written under a ``.partial`` name and renamed when complete; a
@@ -18,7 +19,7 @@ import pandas as pd
 from cxr_tf import __version__, labels, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
-from cxr_tf.records import features, info
+from cxr_tf.records import features, info, tfds_metadata
 from cxr_tf.records.encode import Skipped
 
 log = reporting.logger("records")
@@ -92,7 +93,7 @@ def read_sidecar(out: str, name: str) -> dict | None:
 
 def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
            entries: dict[str, list[dict]], build_args: dict[str, Any]) -> dict[str, Any]:
-    """Write manifest.csv, skipped.csv and, last, dataset.json; returns dataset.json's content.
+    """Write manifest.csv, skipped.csv, the TFDS metadata and, last, dataset.json; returns dataset.json's content.
 
     Args:
         entries: split -> the sidecar entries of its shards, in shard order.
@@ -132,6 +133,7 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
     }
     atomic_write(info.join(out, "manifest.csv"), _csv(kept))
     atomic_write(info.join(out, "skipped.csv"), _csv(bad))
+    tfds_metadata.write(out, content)
     atomic_write(info.join(out, info.FILENAME), json.dumps(content, indent=2))  # last: marks completion
     return content
 
