@@ -23,13 +23,19 @@ from cxr_tf.records import build, info, output, tfds_metadata
 SPLIT = dict(split="random", val=0.25, test=0.25, seed=0)
 
 
+OPTIONS = build.RecordOptions(image_size=64, shard_mb=0.01)  # several shards per split
+
+
+def kermany_manifest():
+    return load_manifest(SourceConfig(dataset="kermany", images=Path(__file__).parent / "fixtures" / "kermany",
+                                      **SPLIT))
+
+
 @pytest.fixture(scope="module")
 def kermany_records(tmp_path_factory) -> str:
-    """The Kermany fixture as 64 px records, several shards per split (tiny --shard-mb)."""
-    manifest = load_manifest(SourceConfig(dataset="kermany", images=Path(__file__).parent / "fixtures" / "kermany",
-                                          **SPLIT))
+    """The Kermany fixture as 64 px records."""
     out = str(tmp_path_factory.mktemp("tfds") / "records")
-    build.build_records(manifest, out, build.RecordOptions(image_size=64, shard_mb=0.01))
+    build.build_records(kermany_manifest(), out, OPTIONS)
     return out
 
 
@@ -90,6 +96,14 @@ def test_a_build_without_tfds_metadata_gets_it_from_dataset_json(kermany_records
         tfds.builder_from_directory(str(old))
     builder = cxr_tf.tfds.builder_from_records(str(old))
     assert builder.info.splits["train"].num_examples == info.load(str(old))["splits"]["train"]["examples"]
+
+
+def test_rerunning_the_build_of_an_older_finished_directory_adds_the_tfds_metadata(kermany_records, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(kermany_records, old, ignore=shutil.ignore_patterns(*tfds_metadata.TFDS_FILES))
+    build.build_records(kermany_manifest(), str(old), OPTIONS)
+    expected = info.load(str(old))["splits"]["val"]["examples"]
+    assert tfds.builder_from_directory(str(old)).info.splits["val"].num_examples == expected > 0
 
 
 def test_builder_from_records_of_an_unfinished_directory_is_one_user_error(tmp_path):

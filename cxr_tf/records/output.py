@@ -32,8 +32,8 @@ PARTIAL = ".partial"
 def prepare(out: str, key: str, overwrite: bool) -> dict | None:
     """Make ``out`` ready for the build ``key``.
 
-    Returns the existing dataset.json when this exact build is already complete, ``None`` when the
-    build is to start or resume. A directory holding anything else is refused unless ``overwrite``.
+    Returns the existing dataset.json when this exact build is already complete (adding its TFDS metadata
+    if it predates them), ``None`` when the build is to start or resume. A directory holding anything else is refused unless ``overwrite``.
     """
     import tensorflow as tf
 
@@ -44,7 +44,12 @@ def prepare(out: str, key: str, overwrite: bool) -> dict | None:
             with tf.io.gfile.GFile(stamp, "r") as fh:
                 previous = json.load(fh)["fingerprint"]
         if previous == key:
-            return info.load(out) if tf.io.gfile.exists(info.join(out, info.FILENAME)) else None
+            if not tf.io.gfile.exists(info.join(out, info.FILENAME)):
+                return None
+            content = info.load(out)
+            if not all(tf.io.gfile.exists(info.join(out, name)) for name in tfds_metadata.TFDS_FILES):
+                tfds_metadata.write(out, content)  # a build finished before build_records wrote them
+            return content
         if not overwrite:
             what = "records built with other arguments" if previous else "files that are not a cxr_tf build"
             raise UserError(f"--out {out} holds {what}; pass --overwrite to replace them or choose another --out")
