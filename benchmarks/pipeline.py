@@ -81,7 +81,9 @@ def tfds_reader(records: str, size: int):
     import cxr_tf.tfds
 
     builder = cxr_tf.tfds.builder_from_records(records)
-    return (builder.as_dataset(split="train", read_config=tfds.ReadConfig(interleave_cycle_length=4))
+    # TFDS caches a small dataset's decoded examples in memory by default, which would time a cache.
+    read_config = tfds.ReadConfig(interleave_cycle_length=4, try_autocache=False)
+    return (builder.as_dataset(split="train", read_config=read_config)
             .map(lambda e: (tf.image.resize(tf.cast(e["image"]["encoded"], tf.float32), [size, size]),
                             e["labels"]["state"]), num_parallel_calls=tf.data.AUTOTUNE)
             .batch(BATCH).prefetch(tf.data.AUTOTUNE))

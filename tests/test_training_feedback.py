@@ -12,11 +12,14 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from cxr_tf import cli
+from cxr_tf import cli, config
 from cxr_tf import explain as explain_cli
+from cxr_tf import fit as fit_cli
 from cxr_tf.evaluation import evaluate
 from cxr_tf.training import callbacks as cb
+from cxr_tf.training import fit as fit_lib
 from cxr_tf.training import tensorboard
+from cxr_tf.training.fit_config import FitConfig
 
 import keras
 
@@ -136,3 +139,15 @@ def test_evaluate_and_explain_write_to_the_runs_tensorboard_log(phantom_run, pha
     overlays = {tag for tag in tags(run / "tb" / "explain")}
     assert overlays and all(tag.startswith("gradcam/") for tag in overlays)
     assert {f"gradcam/{p.stem}" for p in (tmp_path / "cams").glob("*.png")} == overlays
+
+
+def test_changing_feedback_flags_does_not_stop_a_run_from_resuming(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text(config.to_toml(FitConfig(records="records", out=str(run))))
+    assert fit_lib.run_dir(FitConfig(records="records", out=str(run), log_every=5, tensorboard_every=0)) == run
+
+
+def test_negative_feedback_intervals_are_one_line_errors(capsys):
+    assert cli.run(fit_cli.main, ["--records", "records", "--log-every", "-1"]) == 2
+    assert "--log-every and --tensorboard-every must be 0 or more" in capsys.readouterr().err

@@ -174,15 +174,15 @@ class Progress(keras.callbacks.Callback):
         epochs: the run's last epoch (exclusive), for "epoch 3/10" and the ETA of the run.
         steps_per_epoch: training steps per epoch. batch_size: images per step (global batch).
         every: steps between log lines (0: time-based). seconds: time between log lines when ``every`` is 0.
-        stream: the bar's stream (default ``sys.stdout``); ``terminal`` overrides ``stream.isatty()``.
+        stream: the bar's stream (default ``sys.stdout``); the bar is drawn when ``stream.isatty()``.
     """
 
     def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, *, every: int = 0,
-                 seconds: float = LOG_SECONDS, stream: Any = None, terminal: bool | None = None) -> None:
+                 seconds: float = LOG_SECONDS, stream: Any = None) -> None:
         super().__init__()
         self.epochs, self.steps, self.batch = epochs, steps_per_epoch, batch_size
         self.every, self.seconds = every, seconds
-        self.stream, self.terminal = stream, terminal
+        self.stream = stream
         self.bar = None
         self.epoch, self.epoch_start, self.last_shown = 0, 0.0, 0.0
         self.epoch_seconds: list[float] = []
@@ -192,8 +192,7 @@ class Progress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.shown = log.isEnabledFor(logging.INFO)
-        stream = self._stream()
-        self.use_bar = self.shown and (self.terminal if self.terminal is not None else stream.isatty())
+        self.use_bar = self.shown and self._stream().isatty()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch, self.epoch_start = epoch, time.perf_counter()
