@@ -20,6 +20,8 @@ the first batch), a cross-check of ours with a tool users know.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -93,7 +95,9 @@ def tfds_rate(batches) -> float:
     """Examples/s of one more pass of ``batches`` by ``tfds.benchmark`` (its first batch excluded)."""
     import tensorflow_datasets as tfds
 
-    return float(tfds.benchmark(batches, batch_size=BATCH).stats["avg"]["lasts"])
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # its own report
+        result = tfds.benchmark(batches, batch_size=BATCH)
+    return float(result.stats["avg"]["lasts"])
 
 
 def ceiling(records: str, size: int, channels: int = 1):
