@@ -7,6 +7,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -20,8 +21,6 @@ from cxr_tf.training import callbacks as cb
 from cxr_tf.training import fit as fit_lib
 from cxr_tf.training import tensorboard
 from cxr_tf.training.fit_config import FitConfig
-
-import keras
 
 STEPS, BATCH = 6, 4
 
@@ -136,7 +135,7 @@ def test_evaluate_and_explain_write_to_the_runs_tensorboard_log(phantom_run, pha
 
     assert cli.run(explain_cli.main, ["--run", str(run), "--records", str(phantom_records), "--limit", "4",
                                       "--out", str(tmp_path / "cams")]) == 0
-    overlays = {tag for tag in tags(run / "tb" / "explain")}
+    overlays = tags(run / "tb" / "explain")
     assert overlays and all(tag.startswith("gradcam/") for tag in overlays)
     assert {f"gradcam/{p.stem}" for p in (tmp_path / "cams").glob("*.png")} == overlays
 
