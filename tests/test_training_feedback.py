@@ -121,6 +121,7 @@ def test_a_fit_run_writes_one_learning_rate_name_batch_scalars_and_hparams(phant
     assert {"_hparams_/session_start_info", "inputs/channel_0"} <= tags(phantom_run / "tb")
 
 
+@pytest.mark.slow
 def test_evaluate_and_explain_write_to_the_runs_tensorboard_log(phantom_run, phantom_records, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(phantom_run, run)
