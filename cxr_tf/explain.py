@@ -86,6 +86,7 @@ def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
     size, resize = run.config.image_size, run.info["resize"]
     thresholds = run.thresholds()
     written: set[Path] = set()
+    panels: dict[str, np.ndarray] = {}
     skipped = 0
     for path in map(Path, cfg.images):
         try:
@@ -100,9 +101,12 @@ def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
         for name in cfg.classes or default_classes(run.classes, probs, thresholds):
             heatmap = explain.grad_cam(model, image, run.classes.index(name), run.head, cfg.layer)[0]
             target = unused(out / f"{explain.file_stem(path.stem)}_{explain.file_stem(name)}.png", written)
-            explain.save_png(target, explain.overlay(gray, heatmap, transform))
+            panel = explain.overlay(gray, heatmap, transform)
+            explain.save_png(target, panel)
+            panels[target.stem] = panel
             print(f"{target}  {name} p={probs[run.classes.index(name)]:.3f}")
             written.add(target)
+    explain.write_tensorboard(run.path, panels)
     print(f"{len(written)} overlay(s) in {out}; {skipped} unreadable file(s) skipped")
 
 
@@ -128,10 +132,13 @@ def explain_records(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None
                                     layer=cfg.layer)
     table = counts.to_json()
     (out / "hit_rate.json").write_text(json.dumps(table, indent=2))
+    panels = {}
     for pair in kept:
         target = out / f"{explain.file_stem(Path(pair.path).stem)}_{explain.file_stem(pair.class_name)}.png"
-        explain.save_png(target, pair.render())
+        panels[target.stem] = pair.render()
+        explain.save_png(target, panels[target.stem])
         print(f"{target}  {'hit' if pair.hit else 'miss'}")
+    explain.write_tensorboard(run.path, panels)
     width = max(len(name) for name in table)
     print(f"Grad-CAM peak inside a box, {cfg.records} split {cfg.split}:")
     print(f"{'class':<{width}}  {'hits':>5}  {'boxed':>5}  {'rate':>5}  {'chance':>6}")

@@ -48,7 +48,7 @@ def test_a_short_cpu_run_learns_and_writes_its_run_directory(records, tmp_path):
     rows = history(run)
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
     assert max(float(r["val_mean_auc"]) for r in rows) > 0.7
-    assert {"lr", "val_auc_Cardiomegaly", "loss"} <= set(rows[0])
+    assert {"learning_rate", "val_auc_Cardiomegaly", "loss"} <= set(rows[0])
     for name in ("best.keras", "config.toml", "dataset.json", "params.json", "timing.json", "summary.json"):
         assert (run / name).exists(), name
     assert len(json.loads((run / "timing.json").read_text())["epochs"]) == 4

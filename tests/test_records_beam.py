@@ -24,7 +24,7 @@ def test_beam_and_local_builds_give_the_same_records_counts_and_skipped_list(tmp
 
     assert on_beam["splits"] == local["splits"]  # same shards, record counts, sha256 and counts
     assert on_beam["skipped"] == local["skipped"]
-    for name in ("skipped.csv", "manifest.csv"):
+    for name in ("skipped.csv", "manifest.csv", "dataset_info.json", "features.json"):  # TFDS metadata too
         assert (tmp_path / "beam" / name).read_text() == (tmp_path / "local" / name).read_text()
     pixels = {r["image/path"]: r["image/encoded"] for r in all_records(tmp_path / "local", local)}
     assert {r["image/path"]: r["image/encoded"] for r in all_records(tmp_path / "beam", on_beam)} == pixels

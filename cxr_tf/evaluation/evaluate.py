@@ -9,6 +9,8 @@ One call writes ``<run>/eval/<split>/`` (or ``out``):
   (run, split, records, threshold, bootstrap) and, with a noise sweep, mean AUC per noise level.
 * ``noise_sweep.csv`` with a noise sweep: one row per (noise, level).
 
+and the split's AUCs (and accuracy) into the run's TensorBoard log (``write_tensorboard``).
+
 Operating thresholds of a multilabel run are chosen on the ``val`` split (never on the split they are
 scored on) and saved as the run's ``thresholds.json``, where predict and export read them. A U-MultiClass
 run (head ``multilabel3``) is scored as a multilabel one on its positive-class probability, with
@@ -262,7 +264,21 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
     (directory / "metrics.json").write_text(json.dumps(result, indent=2))
     if sweeps:
         _write_sweep(directory / "noise_sweep.csv", sweep_rows, run.classes)
+    write_tensorboard(run, result, records)
     return Evaluation(result, directory)
+
+
+def write_tensorboard(run: runs.Run, result: dict[str, Any], records: str) -> None:
+    """The split's mean AUC, per-class AUCs and accuracy in the run's TensorBoard log, under the names of the
+    training curves (``epoch_mean_auc``, ``epoch_auc_<Class>``), at the run's last epoch, in ``tb/<split>``
+    (``tb/<split>_<records folder>`` for records other than the run's own)."""
+    from cxr_tf.training import tensorboard
+    from cxr_tf.training.metrics import auc_name
+
+    name = result["split"] if str(records) == str(run.config.records) else f"{result['split']}_{Path(records).name}"
+    scalars = {"epoch_mean_auc": result.get("mean_auc"), "epoch_accuracy": result.get("accuracy"),
+               **{f"epoch_{auc_name(c)}": result["classes"][c]["auc"] for c in run.classes}}
+    tensorboard.write_scalars(tensorboard.log_dir(run.path, name), scalars, tensorboard.last_epoch(run.path))
 
 
 def _write_sweep(path: Path, rows: list[dict[str, Any]], classes: Sequence[str]) -> None:

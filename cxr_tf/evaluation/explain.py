@@ -215,6 +215,15 @@ def save_png(path: Path, image: np.ndarray) -> None:
     path.write_bytes(buf.tobytes())
 
 
+def write_tensorboard(run_dir: Path, overlays: dict[str, np.ndarray]) -> None:
+    """Overlays (name -> uint8 [H, W, 3] BGR) as images ``gradcam/<name>`` in the run's ``tb/explain``."""
+    from cxr_tf.training import tensorboard
+
+    if overlays:
+        tensorboard.write_images(tensorboard.log_dir(run_dir, "explain"),
+                                 {f"gradcam/{name}": image for name, image in overlays.items()})
+
+
 def file_stem(name: str) -> str:
     """A name made safe for a file name (``Pleural Effusion`` -> ``Pleural_Effusion``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "image"

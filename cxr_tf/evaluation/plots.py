@@ -186,7 +186,8 @@ def training_curves(history: pd.DataFrame, classes: Sequence[str], monitor: str,
     validation AUC and (given ``timing.json``) seconds per epoch, against the 1-based epoch.
 
     Args:
-        history: ``history.csv`` of fit (Keras CSVLogger: ``epoch`` 0-based, ``loss``, ``lr``,
+        history: ``history.csv`` of fit (Keras CSVLogger: ``epoch`` 0-based, ``loss``, ``learning_rate``
+            (``lr`` in older runs),
             ``val_loss``, ``val_auc_<Class>`` with spaces as underscores, ``val_mean_auc`` or
             ``val_accuracy``). monitor: the column that chose the best epoch (marked by a dashed line).
     """
@@ -203,9 +204,10 @@ def training_curves(history: pd.DataFrame, classes: Sequence[str], monitor: str,
             ax.plot(epochs, history[column], marker=".", label=column)
     ax.set(xlabel="epoch", ylabel="loss", title="loss and learning rate")
     handles, top = ax.get_lines(), ax
-    if "lr" in history:
+    rate = next((column for column in ("learning_rate", "lr") if column in history), None)
+    if rate is not None:
         top = ax.twinx()
-        handles += top.plot(epochs, history["lr"], c="gray", ls="--", lw=1, label="lr (right axis)")
+        handles += top.plot(epochs, history[rate], c="gray", ls="--", lw=1, label="learning rate (right axis)")
         top.tick_params(labelsize=7)
     top.legend(handles=handles, fontsize=7)  # on the axis drawn last, so no curve crosses it
 

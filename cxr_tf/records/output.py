@@ -1,4 +1,5 @@
-"""What a build leaves in ``--out``: shards, their sidecars, ``dataset.json``, ``manifest.csv``, ``skipped.csv``.
+"""What a build leaves in ``--out``: shards, their sidecars, ``dataset.json``, ``manifest.csv``, ``skipped.csv``
+and the TFDS metadata (``dataset_info.json``, ``features.json``: ``tfds.builder_from_directory(out)`` works).
 
 Shared by every runner (the local process pool and Beam), so both write byte-identical shards and the
 same ``dataset.json``. Every file is written under a ``.partial`` name and renamed when complete; a
@@ -22,7 +23,7 @@ import pandas as pd
 from cxr_tf import __version__, labels, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
-from cxr_tf.records import features, info
+from cxr_tf.records import features, info, tfds_metadata
 from cxr_tf.records.encode import Skipped
 
 log = reporting.logger("records")
@@ -32,18 +33,18 @@ FINGERPRINT = "fingerprint.json"
 PARTIAL = ".partial"
 LOCK = ".build.lock"
 # Everything a build writes in --out besides .build/ and the lock; nothing else is ever deleted.
-_BUILD_FILE = re.compile(r"([a-z]+-\d{5}-of-\d{5}\.tfrecord|dataset\.json|manifest\.csv|skipped\.csv)"
-                         r"(\.partial)?")
+_BUILD_FILE = re.compile(r"([a-z]+-\d{5}-of-\d{5}\.tfrecord|dataset\.json|manifest\.csv|skipped\.csv"
+                         r"|dataset_info\.json|features\.json)(\.partial)?")  # the last two: TFDS metadata
 _SIDECAR = re.compile(r".+\.json(\.partial)?")
 
 
 def prepare(out: str, key: str, overwrite: bool) -> dict | None:
     """Make ``out`` ready for the build ``key`` (call it under ``claim(out, ...)``).
 
-    Returns the existing dataset.json when this exact build is already complete, ``None`` when the
-    build is to start or resume. A directory holding anything else is refused unless ``overwrite``;
-    ``overwrite`` deletes only what a build writes (``is_build_file``) and refuses a directory that
-    holds anything else, naming it.
+    Returns the existing dataset.json when this exact build is already complete (adding its TFDS
+    metadata if it predates them), ``None`` when the build is to start or resume. A directory holding
+    anything else is refused unless ``overwrite``; ``overwrite`` deletes only what a build writes
+    (``is_build_file``) and refuses a directory that holds anything else, naming it.
     """
     import tensorflow as tf
 
@@ -56,7 +57,12 @@ def prepare(out: str, key: str, overwrite: bool) -> dict | None:
             with tf.io.gfile.GFile(stamp, "r") as fh:
                 previous = json.load(fh)["fingerprint"]
         if previous == key:
-            return info.load(out) if tf.io.gfile.exists(info.join(out, info.FILENAME)) else None
+            if not tf.io.gfile.exists(info.join(out, info.FILENAME)):
+                return None
+            content = info.load(out)
+            if not all(tf.io.gfile.exists(info.join(out, name)) for name in tfds_metadata.TFDS_FILES):
+                tfds_metadata.write(out, content)  # a build finished before build_records wrote them
+            return content
         foreign = [name for name in present if not is_build_file(out, name)]
         if foreign:
             raise UserError(f"--out {out} holds {foreign[0]!r}, which build_records did not write; "
@@ -73,8 +79,8 @@ def prepare(out: str, key: str, overwrite: bool) -> dict | None:
 
 
 def is_build_file(out: str, name: str) -> bool:
-    """True for an entry of ``out`` that a build writes: shards, dataset.json, manifest.csv, skipped.csv
-    (or their ``.partial`` forms), the lock and ``.build/`` holding only sidecars."""
+    """True for an entry of ``out`` that a build writes: shards, dataset.json, manifest.csv, skipped.csv,
+    the TFDS metadata (or their ``.partial`` forms), the lock and ``.build/`` holding only sidecars."""
     import tensorflow as tf
 
     if name == BUILD_DIR:
@@ -158,7 +164,7 @@ def read_sidecar(out: str, name: str) -> dict | None:
 
 def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
            entries: dict[str, list[dict]], build_args: dict[str, Any]) -> dict[str, Any]:
-    """Write manifest.csv, skipped.csv and, last, dataset.json; returns dataset.json's content.
+    """Write manifest.csv, skipped.csv, the TFDS metadata and, last, dataset.json; returns dataset.json's content.
 
     Args:
         entries: split -> the sidecar entries of its shards, in shard order.
@@ -200,6 +206,7 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
     content["checksum"] = info.content_checksum(content)
     atomic_write(info.join(out, "manifest.csv"), _csv(kept))
     atomic_write(info.join(out, "skipped.csv"), _csv(bad))
+    tfds_metadata.write(out, content)
     atomic_write(info.join(out, info.FILENAME), json.dumps(content, indent=2))  # last: marks completion
     return content
 

@@ -1,4 +1,5 @@
-"""Callbacks of a training run beyond Keras' own: timing, input images in TensorBoard, resumable best-checkpointing.
+"""Callbacks of a training run beyond Keras' own: timing, progress output, per-batch and hyper-parameter
+TensorBoard scalars, input images in TensorBoard, resumable best-checkpointing.
 
 A run directory survives being killed: Keras' ``BackupAndRestore`` restores weights, optimizer and epoch;
 ``BestModel`` re-reads the best monitored value from ``history.csv`` so a resumed run never
@@ -9,14 +10,20 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import keras
+
+from cxr_tf import reporting
+
+log = reporting.logger("fit")
 
 
 class EpochTiming(keras.callbacks.Callback):
@@ -135,3 +142,176 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         except OSError:
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             self.backup_dir.mkdir(parents=True, exist_ok=True)
+
+
+# Running metrics shown while training, in this order when present (per-class AUCs would not fit a line).
+SHOWN = ("loss", "accuracy", "mean_auc", "val_loss", "val_accuracy", "val_mean_auc")
+LOG_SECONDS = 60.0  # default spacing of progress lines when stdout is not a terminal
+
+
+def _clock(seconds: float) -> str:
+    """``1:02:03`` / ``2:03``."""
+    minutes, secs = divmod(int(round(max(seconds, 0.0))), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _metrics(logs: dict | None) -> str:
+    return ", ".join(f"{name} {float(logs[name]):.4f}" for name in SHOWN if logs and name in logs)
+
+
+class Progress(keras.callbacks.Callback):
+    """What a user watching ``fit`` sees: a bar per epoch on a terminal, log lines elsewhere, a line per epoch.
+
+    On a terminal (``stream.isatty()``) a tqdm bar shows steps, ETA of the epoch, img/s and the running
+    loss. Otherwise (CI logs, ``nohup``, a scheduler's log file) a line goes to the ``cxr_tf`` logger every
+    ``every`` steps, or every ``seconds`` when ``every`` is 0: step, running metrics, learning rate, img/s,
+    ETA of the epoch and of the run. Both end each epoch with its metrics, wall time and img/s. Nothing is
+    shown when the ``cxr_tf`` logger is above INFO (``--quiet``). Reading a metric waits for the step that
+    computes it, so values are read only when shown, not at every step.
+
+    Args:
+        epochs: the run's last epoch (exclusive), for "epoch 3/10" and the ETA of the run.
+        steps_per_epoch: training steps per epoch. batch_size: images per step (global batch).
+        every: steps between log lines (0: time-based). seconds: time between log lines when ``every`` is 0.
+        stream: the bar's stream (default ``sys.stdout``); the bar is drawn when ``stream.isatty()``.
+    """
+
+    def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, *, every: int = 0,
+                 seconds: float = LOG_SECONDS, stream: Any = None) -> None:
+        super().__init__()
+        self.epochs, self.steps, self.batch = epochs, steps_per_epoch, batch_size
+        self.every, self.seconds = every, seconds
+        self.stream = stream
+        self.bar = None
+        self.epoch, self.epoch_start, self.last_shown = 0, 0.0, 0.0
+        self.epoch_seconds: list[float] = []
+
+    def _stream(self) -> Any:
+        return self.stream if self.stream is not None else sys.stdout
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.shown = log.isEnabledFor(logging.INFO)
+        self.use_bar = self.shown and self._stream().isatty()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch, self.epoch_start = epoch, time.perf_counter()
+        self.last_shown = self.epoch_start
+        if self.use_bar:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="step",
+                            file=self._stream(), dynamic_ncols=True, leave=False)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self.shown:
+            return
+        now, done = time.perf_counter(), batch + 1
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            if now - self.last_shown >= 0.5 or done == self.steps:  # a metric read waits for its step
+                self.last_shown = now
+                self.bar.set_postfix_str(f"{_metrics(logs)}, {self._rate(done, now):.1f} img/s",
+                                         refresh=done == self.steps)
+            return
+        due = done % self.every == 0 if self.every else now - self.last_shown >= self.seconds
+        if due and done < self.steps:
+            self.last_shown = now
+            rate = self._rate(done, now)
+            epoch_left = (self.steps - done) * self.batch / rate
+            log.info("epoch %d/%d step %d/%d: %s, learning_rate %.3g | %.1f img/s, ETA epoch %s, run %s",
+                     self.epoch + 1, self.epochs, done, self.steps, _metrics(logs), self._learning_rate(), rate,
+                     _clock(epoch_left), _clock(epoch_left + self._later_epochs(now - self.epoch_start, done)))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self.epoch_start
+        self.epoch_seconds.append(seconds)
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.shown:
+            left = (self.epochs - epoch - 1) * sum(self.epoch_seconds) / len(self.epoch_seconds)
+            log.info("epoch %d/%d: %s, learning_rate %.3g | %s, %.1f img/s%s", epoch + 1, self.epochs,
+                     _metrics(logs), self._learning_rate(), _clock(seconds), self.steps * self.batch / seconds,
+                     f", ETA {_clock(left)}" if left > 0 else "")
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _rate(self, done: int, now: float) -> float:
+        return done * self.batch / max(now - self.epoch_start, 1e-9)
+
+    def _later_epochs(self, elapsed: float, done: int) -> float:
+        """Seconds of the epochs after this one: measured epochs (with validation) when there are some."""
+        per_epoch = (sum(self.epoch_seconds) / len(self.epoch_seconds) if self.epoch_seconds
+                     else elapsed / done * self.steps)
+        return (self.epochs - self.epoch - 1) * per_epoch
+
+    def _learning_rate(self) -> float:
+        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class BatchScalars(keras.callbacks.Callback):
+    """Every ``every`` steps, ``batch_loss`` and ``batch_learning_rate`` in TensorBoard (``log_dir``).
+
+    The step is global (``epoch x steps_per_epoch + step``), so the two phases of a two-phase run and a
+    resumed run continue one curve, where Keras' ``update_freq`` restarts its count at every ``fit`` call.
+    Keras' batch logs hold the epoch's running mean of the loss; ``batch_loss`` is the mean over the
+    ``every`` steps since the previous point, recovered from two running means, so the loss is read
+    only at the points written.
+
+    Args:
+        log_dir: the run's ``tb/train``. every: steps between points (> 0). steps_per_epoch: of the run.
+    """
+
+    def __init__(self, log_dir: Path, every: int, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.log_dir, self.every, self.steps = str(log_dir), every, steps_per_epoch
+        self.writer = None
+        self.epoch, self.previous = 0, (0, 0.0)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        import tensorflow as tf
+
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch, self.previous = epoch, (0, 0.0)  # Keras resets its running means each epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        step = self.epoch * self.steps + batch + 1
+        if step % self.every or not logs or "loss" not in logs:
+            return
+        import tensorflow as tf
+
+        done, mean = batch + 1, float(logs["loss"])
+        seen, seen_mean = self.previous
+        self.previous = (done, mean)
+        with self.writer.as_default():
+            tf.summary.scalar("batch_loss", (mean * done - seen_mean * seen) / (done - seen), step=step)
+            tf.summary.scalar("batch_learning_rate",
+                              float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)), step=step)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class HParams(keras.callbacks.Callback):
+    """The run's resolved config in TensorBoard's HParams tab, written when training starts.
+
+    Args:
+        log_dir: the run's ``tb/``. config: the resolved config (``config.to_dict``). trial: the run's name.
+    """
+
+    def __init__(self, log_dir: Path, config: dict[str, Any], trial: str) -> None:
+        super().__init__()
+        self.log_dir, self.config, self.trial = Path(log_dir), config, trial
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from cxr_tf.training import tensorboard
+
+        tensorboard.write_hparams(self.log_dir, self.config, self.trial)

@@ -5,7 +5,8 @@ One call, one run directory (``runs/<name>/``):
 * ``config.toml`` (the resolved ``FitConfig``), ``dataset.json`` (copy of the records'), ``params.json``
   (total and trainable parameters per phase), ``history.csv`` (one row per epoch, both phases),
   ``timing.json`` (seconds and images/s per epoch), ``tb/`` (TensorBoard: losses, per-class AUC,
-  learning rate, input channels), ``best.keras`` (best validation mean AUC, or accuracy for
+  learning rate, per-batch loss and learning rate, hyper-parameters, input channels; see
+  ``training/tensorboard.py``), ``best.keras`` (best validation mean AUC, or accuracy for
   single-label tasks), ``backup/`` (Keras ``BackupAndRestore``: a killed run re-run with the same
   arguments resumes from its last finished epoch), ``summary.json`` (written last: the run is finished;
   re-running its command returns this summary and trains nothing).
@@ -72,8 +73,8 @@ def run_dir(cfg: FitConfig) -> Path:
     run = Path(cfg.out or f"runs/{cfg.model}")
     saved = run / "config.toml"
     if saved.exists():
-        # Placement flags (and --verify) do not change what is learnt; anything else must match to resume.
-        placement = {"strategy", "devices", "out", "verify"}
+        # Placement, feedback and --verify do not change what is learnt; anything else must match to resume.
+        placement = {"strategy", "devices", "out", "verify", "log_every", "tensorboard_every"}
         before = {k: v for k, v in config_lib.load_toml(saved).items() if k not in placement}
         now = {k: v for k, v in config_lib.to_dict(cfg).items() if k not in placement}
         if before != now:
@@ -215,7 +216,12 @@ def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: floa
         keras.callbacks.CSVLogger(str(history_csv), append=True),
         keras.callbacks.TensorBoard(str(run / "tb"), update_freq="epoch"),
         cb.InputImages(run / "tb", inputs),
+        cb.HParams(run / "tb", config_lib.to_dict(cfg), trial=Path(cfg.out or cfg.model).name),
+        cb.Progress(cfg.epochs + (cfg.fine_tune_epochs if cfg.freeze == "backbone" else 0), setup.steps_per_epoch,
+                    setup.global_batch, every=cfg.log_every),
     ]
+    if cfg.tensorboard_every:
+        callbacks.append(cb.BatchScalars(run / "tb" / "train", cfg.tensorboard_every, setup.steps_per_epoch))
     if cfg.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor, mode="max", patience=cfg.patience))
     return callbacks
@@ -259,7 +265,7 @@ def train(cfg: FitConfig) -> dict[str, Any]:
                   steps_per_epoch=setup.steps_per_epoch, validation_steps=cfg.validation_steps,
                   callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1] - epochs[0], inputs,
                                             restore_from=run),
-                  shuffle=False, verbose=2)  # the records pipeline shuffles
+                  shuffle=False, verbose=0)  # the records pipeline shuffles; cb.Progress reports
 
     two_phase = cfg.freeze == "backbone"
     phase1 = run / PHASE1_WEIGHTS

@@ -75,6 +75,11 @@ class FitConfig:
     devices: str = option("", "split the host into N logical devices, e.g. cpu:2")
     mixed_precision: bool = option(False, "float16 on GPU, bfloat16 on CPU")
     jit_compile: bool = option(False, "XLA-compile the training step")
+    # Feedback (not part of what is learnt: a run resumes whatever these are).
+    log_every: int = option(0, "steps between progress lines when stdout is not a terminal; 0 = about once a "
+                               "minute")
+    tensorboard_every: int = option(50, "steps between per-batch loss and learning-rate points in TensorBoard; "
+                                        "0 = none")
 
     @property
     def input_channels(self) -> str:

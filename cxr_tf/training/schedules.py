@@ -2,7 +2,8 @@
 
 Every factory takes the same keywords (``base_lr``, ``max_lr``, ``steps_per_epoch``, ``epochs``,
 ``step_size_epochs``, ``mode``, ``warmup_epochs``) and uses those it needs. Every schedule writes the
-learning rate of the epoch into the logs as ``lr`` (history.csv, TensorBoard).
+learning rate of the epoch into the logs as ``learning_rate`` (history.csv, TensorBoard), the name Keras'
+TensorBoard callback and ``ReduceLROnPlateau`` use, so TensorBoard shows one learning-rate curve.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def cyclic_lr(iteration: int, base_lr: float, max_lr: float, step_size: float, m
 
 
 class LearningRateLogger(keras.callbacks.Callback):
-    """Base: sets the optimizer's rate before each batch and logs it as ``lr`` at the end of each epoch."""
+    """Base: sets the optimizer's rate before each batch and logs it as ``learning_rate`` at the end of each epoch."""
 
     def rate(self, iteration: int, epoch: int) -> float:
         raise NotImplementedError
@@ -57,7 +58,7 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
-            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 class CyclicLR(LearningRateLogger):
