@@ -94,6 +94,7 @@ def multilabel_metrics(y: np.ndarray, prob: np.ndarray, patients: np.ndarray, cl
                                         resamples=resamples, seed=seed)
             report["auc_ci"] = bootstrap.confidence_interval(draws["auc"][:, 0])
             report["ap_ci"] = bootstrap.confidence_interval(draws["ap"][:, 0])
+            report["bootstrap_dropped"] = bootstrap.dropped(draws["auc"][:, 0])
         per_class[name] = report
     pred = (prob >= thresholds).astype(int)
     aucs = [r["auc"] for r in per_class.values() if r["auc"] is not None]
@@ -131,6 +132,7 @@ def multiclass_metrics(y: np.ndarray, prob: np.ndarray, patients: np.ndarray, cl
         if resamples and entry["auc"] is not None:
             draws = bootstrap.bootstrap(yk[:, None], prob[:, k:k + 1], patients, resamples=resamples, seed=seed)
             entry["auc_ci"] = bootstrap.confidence_interval(draws["auc"][:, 0])
+            entry["bootstrap_dropped"] = bootstrap.dropped(draws["auc"][:, 0])
         out["classes"][name] = entry
     for average in ("micro", "macro"):
         p, r, f, _ = skm.precision_recall_fscore_support(true, pred, labels=labels, average=average,
