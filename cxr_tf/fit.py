@@ -18,9 +18,12 @@ from cxr_tf.training.fit_config import FitConfig
 def main(argv: Sequence[str]) -> int:
     cfg = config.parse(FitConfig, argv, prog="python -m cxr_tf.fit", recipes=True,
                        description="Train a chest X-ray classifier on records built by build_records.")
+    from cxr_tf.evaluation import provenance
     from cxr_tf.training.fit import train
 
     summary = train(cfg)
+    if not summary.get("finished_earlier"):
+        provenance.record(summary["run"], "fit", argv)
     best = summary["best"]
     print(f"{summary['run']}: {summary['epochs']} epochs, best {summary['monitor']} "
           + ("n/a" if best is None else f"{best:.4f}")

@@ -37,6 +37,7 @@ import tensorflow as tf
 import cxr_tf
 from cxr_tf import runs
 from cxr_tf.errors import UserError
+from cxr_tf.evaluation import calibration
 from cxr_tf.serving.preprocess import model_input
 
 FORMATS = ("keras", "savedmodel")
@@ -64,7 +65,9 @@ def metadata(run: runs.Run) -> dict[str, Any]:
         JSON-able dict: ``classes`` (output order), ``head``, ``thresholds`` ({class: float}; the run's
         ``thresholds.json`` when ``evaluate`` wrote one, else 0.5; ``thresholds_from`` says which),
         ``image_size`` (pixels), ``channels`` (enhance|gray3|gray1), ``resize`` (pad|squash|crop),
-        ``model`` (zoo name), ``source_run`` (absolute path), ``cxr_tf_version``, ``format``.
+        ``model`` (zoo name), ``source_run`` (absolute path), ``cxr_tf_version``, ``format``,
+        ``calibration`` (``cxr_tf.evaluation.calibration.fit``'s parameters from ``evaluate --calibrate``,
+        or None; applied to the probabilities before the thresholds).
     """
     chosen = run.thresholds() or {}
     return {
@@ -79,6 +82,7 @@ def metadata(run: runs.Run) -> dict[str, Any]:
         "model": run.config.model,
         "source_run": str(run.path.resolve()),
         "cxr_tf_version": cxr_tf.__version__,
+        "calibration": run.calibration(),
     }
 
 
@@ -152,7 +156,8 @@ def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None
     meta_json = json.dumps(meta)
 
     def outputs(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = runs.probabilities(model(pixels, training=False), head)
+        probabilities = calibration.apply(runs.probabilities(model(pixels, training=False), head),
+                                          meta.get("calibration"), meta["classes"])
         return {"probabilities": probabilities, "labels": tf.cast(probabilities >= thresholds, tf.int32)}
 
     def prepare(data: tf.Tensor) -> tf.Tensor:
