@@ -151,7 +151,7 @@ def test_paths_and_patients_are_read_in_the_order_make_dataset_yields_images(tmp
     images = [np.full((8, 8), 10 * i, np.uint8) for i in range(n)]
     states = np.eye(3, dtype=int)[np.arange(n) % 3]
     records = write_records(tmp_path, images, states, ["a", "b", "c"], task=task, split="test", shards=10)
-    paths, patients = evaluate.example_ids(records, "test", classes)
+    paths = evaluate.example_ids(records, "test", classes)["path"]
     ds = make_dataset(records, "test", classes=classes, image_size=8, channels="gray1", batch_size=5,
                       shuffle=False, deterministic=True)
     gray = np.concatenate([x.numpy().mean(axis=(1, 2, 3)) for x, _, _ in ds])
