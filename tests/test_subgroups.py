@@ -24,7 +24,8 @@ def predictions() -> pd.DataFrame:
         "path": [f"img{i}.png" for i in range(n)], "patient": [f"p{i % 250}" for i in range(n)],
         "view": rng.choice(["frontal", "lateral"], n, p=[0.8, 0.2]), "projection": rng.choice(["PA", "AP", ""], n),
         "sex": rng.choice(["M", "F"], n), "age": pd.array(age, dtype="Int64"),
-        "label_a": pd.array(y[:, 0], dtype="Int64"), "prob_a": np.clip(0.4 * np.nan_to_num(y[:, 0]) + rng.random(n) * 0.6, 0, 1),
+        "label_a": pd.array(y[:, 0], dtype="Int64"),
+        "prob_a": np.clip(0.4 * np.nan_to_num(y[:, 0]) + rng.random(n) * 0.6, 0, 1),
         "label_b": pd.array(y[:, 1], dtype="Int64"), "prob_b": rng.random(n),
     })
 

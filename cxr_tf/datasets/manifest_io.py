@@ -247,8 +247,8 @@ def one_hot(labels: pd.Series, classes: list[str]) -> pd.DataFrame:
 def read_manifest_csv(path: Path) -> pd.DataFrame:
     """A manifest CSV (``manifest --out``, build_records' ``manifest.csv``) with its dtypes restored.
 
-    Base, optional (``sex``, ``age``) and ``split`` columns come back as str (empty stays ``""``), every other column as Int8
-    label states with blank cells as ``<NA>``, never 0.
+    Base, optional (``sex``, ``age``) and ``split`` columns come back as str (empty stays ``""``), every
+    other column as Int8 label states with blank cells as ``<NA>``, never 0.
     """
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)

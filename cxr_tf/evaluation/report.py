@@ -217,6 +217,7 @@ def summary(ev: Evaluation) -> Table:
     seconds = timing.get("mean_seconds_per_epoch")
     speed = np.mean([e["images_per_second"] for e in timing["epochs"]]) if timing["epochs"] else None
     threshold, boot = m["threshold"], m["bootstrap"]
+    dropped = {c: e["bootstrap_dropped"] for c, e in m["classes"].items() if e.get("bootstrap_dropped")}
     rows = [
         ["run", str(ev.run.path)],
         ["model", f"{cfg.model} (weights: {cfg.weights})"],
@@ -238,7 +239,8 @@ def summary(ev: Evaluation) -> Table:
         ["evaluated on", f"{ev.split}: {m['examples']} images, {m['patients']} patients"],
         ["thresholds", str(threshold["method"]) + (f" (chosen on {threshold['split']})" if threshold["split"] else "")],
         ["confidence intervals", f"{boot['level']:.0%} percentile, {boot['resamples']} {boot['unit']}-level "
-                                 f"bootstrap resamples (seed {boot['seed']})"],
+                                 f"bootstrap resamples (seed {boot['seed']}); dropped for lacking positives or "
+                                 "negatives: " + (", ".join(f"{c} {n}" for c, n in dropped.items()) or "none")],
     ]
     return Table(["", "value"], rows, numeric=False)
 
@@ -339,7 +341,7 @@ def roc_points(metrics: dict[str, Any]) -> dict[str, list[tuple[float, float, st
             points.append((1.0 - c["specificity"], c["sensitivity"], f"threshold ({metrics['threshold']['method']})"))
         for p in ((metrics.get("operating_points") or {}).get("classes") or {}).get(name) or []:
             if p["specificity"] is not None and p["sensitivity"] is not None:
-                points.append((1.0 - p["specificity"], p["sensitivity"], f"{p['at']} {p['target']:g} on val"))
+                points.append((1.0 - p["specificity"], p["sensitivity"], f"{p['at']} >= {p['target']:g} on val"))
         out[name] = points
     return out
 
@@ -391,7 +393,8 @@ def calibration_blocks(metrics: dict[str, Any], image: Image | None) -> list[Blo
                     fmt(params["intercept"])]
         rows.append(row)
     note = (f"Probabilities {cal['method']}-scaled, fitted on the {cal['fitted_on']} split; the export applies the "
-            "same scaling." if scaled else "Probabilities as the model gives them (evaluate --calibrate to scale them).")
+            "same scaling." if scaled else
+            "Probabilities as the model gives them (evaluate --calibrate to scale them).")
     return [note, Table(header, rows)] + ([image] if image else [])
 
 
