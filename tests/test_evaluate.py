@@ -19,7 +19,8 @@ from cxr_tf import cli, evaluate as evaluate_cli, runs
 from cxr_tf.evaluation import evaluate
 
 CLASS_KEYS = {"n", "positives", "threshold", "auc", "auc_ci", "ap", "ap_ci", "sensitivity", "specificity", "ppv",
-              "npv", "f1", "confusion", "bootstrap_dropped"}
+              "npv", "f1", "confusion", "bootstrap_dropped", "sensitivity_ci", "specificity_ci", "ppv_ci", "npv_ci",
+              "f1_ci"}
 
 
 def read_metrics(directory: Path) -> dict:

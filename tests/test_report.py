@@ -142,8 +142,9 @@ def test_tables_quote_the_numbers_of_metrics_json(written):
     md, m = written.md, written.metrics
     for name, c in m["classes"].items():
         assert md_row(name, str(c["n"]), str(c["positives"]), with_ci(c["auc"], c["auc_ci"]),
-                      with_ci(c["ap"], c["ap_ci"]), f3(c["threshold"]), f3(c["sensitivity"]),
-                      f3(c["specificity"]), f3(c["ppv"]), f3(c["npv"]), f3(c["f1"])) in md
+                      with_ci(c["ap"], c["ap_ci"]), f3(c["threshold"]),
+                      *(with_ci(c[rate], c[f"{rate}_ci"]) for rate in ("sensitivity", "specificity", "ppv", "npv",
+                                                                       "f1"))) in md
         assert f"<td>{with_ci(c['auc'], c['auc_ci'])}</td>" in written.html
     assert f"Mean AUC: {with_ci(m['mean_auc'], m['mean_auc_ci'])}" in md
     assert md_row("micro", f3(m["micro"]["precision"]), f3(m["micro"]["recall"]), f3(m["micro"]["f1"])) in md

@@ -258,8 +258,9 @@ def metric_blocks(metrics: dict[str, Any]) -> list[Block]:
         per_class = Table(["class", "n", "positives", "AUC [95 % CI]", "AP [95 % CI]", "threshold", "sensitivity",
                            "specificity", "PPV", "NPV", "F1"],
                           [[name, str(c["n"]), str(c["positives"]), with_ci(c.get("auc"), c.get("auc_ci")),
-                            with_ci(c.get("ap"), c.get("ap_ci")), fmt(c["threshold"]), fmt(c["sensitivity"]),
-                            fmt(c["specificity"]), fmt(c["ppv"]), fmt(c["npv"]), fmt(c["f1"])]
+                            with_ci(c.get("ap"), c.get("ap_ci")), fmt(c["threshold"]),
+                            *(with_ci(c[rate], c.get(f"{rate}_ci")) for rate in ("sensitivity", "specificity", "ppv",
+                                                                                 "npv", "f1"))]
                            for name, c in classes.items()])
     blocks: list[Block] = [per_class, f"Mean AUC: {with_ci(metrics.get('mean_auc'), metrics.get('mean_auc_ci'))}"]
     blocks.append(Table(["average", "precision", "recall", "F1"],
