@@ -25,7 +25,8 @@ import pandas as pd
 
 from cxr_tf.evaluation import bootstrap
 from cxr_tf.evaluation.formatting import fmt, with_ci
-from cxr_tf.evaluation.report import Evaluation, Table
+from cxr_tf.evaluation.document import Table
+from cxr_tf.evaluation.report import Evaluation
 
 
 def _phases(ev: Evaluation) -> list[dict[str, int]]:

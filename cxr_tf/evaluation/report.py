@@ -6,20 +6,17 @@ Reads what ``python -m cxr_tf.fit`` wrote (``config.toml``, ``dataset.json``, ``
 ``python -m cxr_tf.explain --records`` ran, ``explain/hit_rate.json`` and its overlays; nothing is
 recomputed except the curves. Sections: run, data, metrics, curves, calibration, operating points,
 subgroups, Grad-CAM, errors, training, noise, provenance; a run on synthetic phantoms opens with a
-banner saying so. The Markdown links its figures (``report_files/`` and the overlays where evaluate and
-explain wrote them); the HTML inlines them as base64 data URIs and carries its CSS, so it can be mailed
-or attached as one file.
+banner saying so (the reviewer's sections are built in ``sections.py``). The Markdown links its figures
+(``report_files/`` and the overlays where evaluate and explain wrote them); the HTML inlines them
+(``document.py``), so it can be mailed or attached as one file.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,19 +24,15 @@ import pandas as pd
 from cxr_tf import reporting, runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import plots
+from cxr_tf.evaluation.document import Block, Image, Section, Table, to_html, to_markdown
 from cxr_tf.evaluation.formatting import fmt, with_ci
+from cxr_tf.evaluation.sections import (calibration_blocks, data_blocks, error_blocks, grad_cam_blocks,
+                                        operating_point_blocks, phantom_source, provenance_blocks, read_json,
+                                        roc_points, subgroup_blocks)
 
 log = reporting.logger("report")
 
 REPORT_FILES = "report_files"
-CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child,.text td{text-align:left}img{max-width:100%}figcaption{font-size:.85em;color:#555}
-.gallery{display:flex;flex-wrap:wrap;gap:.5em}.gallery figure{width:15em;margin:0}
-.banner{background:#fff3cd;border:1px solid #e0c060;padding:.6em 1em;font-weight:bold}"""
-# The synth command leaves its config beside the phantoms; build_records' dataset.json names that folder.
-PHANTOM_MARKER = "synth.toml"
 
 
 @dataclass(frozen=True)
@@ -71,10 +64,6 @@ class Evaluation:
         return int(np.nanargmax(values)) + 1 if np.isfinite(values).any() else None
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
     """Read a run directory and its ``eval/<split>/``; a split not yet evaluated is a ``UserError``."""
     run = runs.load(run_dir)
@@ -89,99 +78,8 @@ def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
         raise UserError(f"{eval_dir / 'predictions.csv'}: no column(s) {', '.join(missing)}; re-run "
                         f"python -m cxr_tf.evaluate --run {run.path} --split {split}")
     history = pd.read_csv(run.path / "history.csv") if (run.path / "history.csv").exists() else None
-    return Evaluation(run, split, _json(eval_dir / "metrics.json"), predictions, history,
-                      _json(run.path / "timing.json"), _json(run.path / "params.json"))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Formatting and the two renderings (Markdown, HTML) of one document.
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of already formatted cells; ``numeric`` right-aligns every column but the first."""
-
-    header: list[str]
-    rows: list[list[str]]
-    numeric: bool = True
-
-    def markdown(self) -> str:
-        def line(cells: Sequence[str]) -> str:
-            return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-        align = "---:" if self.numeric else "---"
-        return "\n".join([line(self.header), line(["---"] + [align] * (len(self.header) - 1)),
-                          *map(line, self.rows)])
-
-    def html(self) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                       for row in self.rows)
-        opening = "<table>" if self.numeric else '<table class="text">'
-        return f"{opening}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-@dataclass(frozen=True)
-class Image:
-    """A figure: its file under ``report_files/``, a caption and the PNG bytes (inlined in HTML)."""
-
-    file: str
-    caption: str
-    png: bytes
-
-
-@dataclass(frozen=True)
-class Gallery:
-    """Small images side by side (overlays), each with its caption."""
-
-    images: list[Image]
-
-
-Block = Table | Image | Gallery | str  # a str is a paragraph
-Section = tuple[str, list[Block]]
-
-
-def _figure_html(image: Image) -> str:
-    data = base64.b64encode(image.png).decode("ascii")
-    return (f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(image.caption)}\">"
-            f"<figcaption>{html.escape(image.caption)}</figcaption></figure>")
-
-
-def to_markdown(title: str, sections: Sequence[Section], banner: str | None = None) -> str:
-    parts = [f"# {title}"] + ([f"> **{banner}**"] if banner else [])
-    for heading, blocks in sections:
-        parts.append(f"## {heading}")
-        for block in blocks:
-            if isinstance(block, Table):
-                parts.append(block.markdown())
-            elif isinstance(block, Image):
-                parts.append(f"![{block.caption}]({block.file})")
-            elif isinstance(block, Gallery):
-                parts.append("\n".join(f"![{image.caption}]({image.file}) {image.caption}  "
-                                       for image in block.images))
-            else:
-                parts.append(block)
-    return "\n\n".join(parts) + "\n"
-
-
-def to_html(title: str, sections: Sequence[Section], banner: str | None = None) -> str:
-    parts = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
-             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
-    if banner:
-        parts.append(f"<p class=\"banner\">{html.escape(banner)}</p>")
-    for heading, blocks in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        for block in blocks:
-            if isinstance(block, Table):
-                parts.append(block.html())
-            elif isinstance(block, Image):
-                parts.append(_figure_html(block))
-            elif isinstance(block, Gallery):
-                parts.append("<div class=\"gallery\">" + "".join(map(_figure_html, block.images)) + "</div>")
-            else:
-                parts.append(f"<p>{html.escape(block)}</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return Evaluation(run, split, read_json(eval_dir / "metrics.json"), predictions, history,
+                      read_json(run.path / "timing.json"), read_json(run.path / "params.json"))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -330,177 +228,6 @@ def figures(ev: Evaluation, out_dir: Path) -> dict[str, Image]:
     out_dir.mkdir(parents=True, exist_ok=True)
     return {name: Image(f"{REPORT_FILES}/{name}.png", caption, plots.save_png(fig, out_dir / f"{name}.png"))
             for name, caption, fig in made}
-
-
-def roc_points(metrics: dict[str, Any]) -> dict[str, list[tuple[float, float, str]]]:
-    """Per class, the operating points to mark on its ROC: (1 - specificity, sensitivity, label) of the
-    run's threshold and of every fixed-specificity/sensitivity point, as scored on the evaluated split."""
-    out: dict[str, list[tuple[float, float, str]]] = {}
-    for name, c in metrics["classes"].items():
-        points = []
-        if c.get("specificity") is not None and c.get("sensitivity") is not None:
-            points.append((1.0 - c["specificity"], c["sensitivity"], f"threshold ({metrics['threshold']['method']})"))
-        for p in ((metrics.get("operating_points") or {}).get("classes") or {}).get(name) or []:
-            if p["specificity"] is not None and p["sensitivity"] is not None:
-                points.append((1.0 - p["specificity"], p["sensitivity"], f"{p['at']} >= {p['target']:g} on val"))
-        out[name] = points
-    return out
-
-
-def phantom_source(info: dict[str, Any]) -> Path | None:
-    """The phantom folder the records were built from (it holds ``synth.toml``), or None for real data."""
-    images = (info.get("build_args") or {}).get("images")
-    return Path(images) if images and (Path(images) / PHANTOM_MARKER).is_file() else None
-
-
-def data_blocks(info: dict[str, Any], classes: Sequence[str]) -> list[Block]:
-    """The records the run was trained and tested on (``dataset.json``): per split images, patients and
-    prevalence per class, then the uncertain and blank labels per split when there are any."""
-    splits = info["splits"]
-    rows = []
-    for split, s in splits.items():
-        prevalence = []
-        for c in classes:
-            counts = s["counts"].get(c, {})
-            prevalence.append(f"{counts.get('positive', 0)} ({counts.get('positive', 0) / max(s['examples'], 1):.1%})")
-        rows.append([split, str(s["examples"]), str(s["patients"]), *prevalence])
-    blocks: list[Block] = [
-        f"{info['dataset']} records ({info['task']}), stored at {info['image_size']} px ({info['resize']}); "
-        f"{info.get('skipped', {}).get('total', 0)} source rows skipped when they were built.",
-        Table(["split", "images", "patients", *(f"{c}: positives (prevalence)" for c in classes)], rows)]
-    if any(s["counts"].get(c, {}).get(state, 0) for s in splits.values() for c in classes
-           for state in ("uncertain", "blank")):
-        blocks.append(Table(["split", *(f"{c}: uncertain / blank" for c in classes)],
-                            [[split, *(f"{s['counts'].get(c, {}).get('uncertain', 0)} / "
-                                       f"{s['counts'].get(c, {}).get('blank', 0)}" for c in classes)]
-                             for split, s in splits.items()]))
-    return blocks
-
-
-def calibration_blocks(metrics: dict[str, Any], image: Image | None) -> list[Block]:
-    """Brier score and ECE per class (before and after scaling when it was fitted), and the diagram."""
-    cal = metrics.get("calibration")
-    if not cal:
-        return ["Not measured: re-run python -m cxr_tf.evaluate."]
-    scaled = cal["method"] is not None
-    header = ["class", "Brier", f"ECE ({cal['bins']} bins)"]
-    header += ["Brier before", "ECE before", "slope", "intercept"] if scaled else []
-    rows = []
-    for name, c in cal["classes"].items():
-        row = [name, fmt(c["brier"]), fmt(c["ece"])]
-        if scaled:
-            params = cal["parameters"][name]
-            row += [fmt(c["uncalibrated"]["brier"]), fmt(c["uncalibrated"]["ece"]), fmt(params["slope"]),
-                    fmt(params["intercept"])]
-        rows.append(row)
-    note = (f"Probabilities {cal['method']}-scaled, fitted on the {cal['fitted_on']} split; the export applies the "
-            "same scaling." if scaled else
-            "Probabilities as the model gives them (evaluate --calibrate to scale them).")
-    return [note, Table(header, rows)] + ([image] if image else [])
-
-
-def operating_point_blocks(metrics: dict[str, Any]) -> list[Block]:
-    """One row per class and target: the threshold chosen on val and every rate on the test split [CI]."""
-    ops = metrics.get("operating_points") or {}
-    rows = []
-    for name, points in (ops.get("classes") or {}).items():
-        for p in points or []:
-            rows.append([name, f"{p['at']} {p['target']:g}", fmt(p["threshold"]),
-                         *(with_ci(p[k], p[f"{k}_ci"]) for k in ("sensitivity", "specificity", "ppv", "npv", "f1"))])
-    if not rows:
-        return ["No operating points: the records have no val split to choose thresholds on, or no class has "
-                "positives and negatives in both splits."]
-    dropped = max((p["dropped"] for points in ops["classes"].values() for p in points or []), default=0)
-    boot = metrics["bootstrap"]
-    return [f"Thresholds chosen on the {ops['split']} split, applied to the {metrics['split']} split; 95 % CIs from "
-            f"{boot['resamples']} patient resamples ({dropped} dropped for lacking positives or negatives).",
-            Table(["class", "target", "threshold", "sensitivity", "specificity", "PPV", "NPV", "F1"], rows)]
-
-
-def subgroup_blocks(metrics: dict[str, Any]) -> list[Block]:
-    """Per attribute a table: subgroup, images, patients, then per class AUC [CI] (positives) or a note."""
-    sub = metrics.get("subgroups") or {}
-    if not sub.get("attributes"):
-        return ["The source records no view, projection, sex or age for these images."]
-    classes = list(metrics["classes"])
-    blocks: list[Block] = [f"AUC [95 % CI] (positives) per subgroup; cells with fewer than {sub['min_positives']} "
-                           "positives or negatives are not scored."]
-    for attribute, table in sub["attributes"].items():
-        rows = []
-        for value, g in table.items():
-            cells = []
-            for c in classes:
-                cell = g["classes"][c]
-                cells.append(cell["note"] + f" ({cell['positives']})" if cell["auc"] is None
-                             else f"{with_ci(cell['auc'], cell['auc_ci'])} ({cell['positives']})")
-            rows.append([value, str(g["n"]), str(g["patients"]), *cells])
-        blocks += [f"By {attribute}:", Table([attribute, "images", "patients", *classes], rows)]
-    return blocks
-
-
-def _image(root: Path, relative: str, caption: str) -> Image:
-    return Image(relative, caption, (root / relative).read_bytes())
-
-
-def grad_cam_blocks(ev: Evaluation) -> list[Block]:
-    """explain's box hit rates next to chance (``explain/hit_rate.json``) and its overlays, captioned with
-    the class's probability from ``predictions.csv``."""
-    from cxr_tf.evaluation.explain import file_stem
-
-    folder = ev.run.path / "explain"
-    rates = _json(folder / "hit_rate.json")
-    if rates is None:
-        return [f"Not run: python -m cxr_tf.explain --run {ev.run.path} --records RECORDS --split {ev.split} "
-                "measures whether the Grad-CAM peak falls inside the boxes."]
-    blocks: list[Block] = [
-        "Pointing game: the share of boxed (image, class) pairs whose Grad-CAM peak lies inside a box of that class, "
-        "next to the share a randomly placed peak would reach (the boxes' area).",
-        Table(["class", "boxed pairs", "hits", "hit rate", "chance"],
-              [[name, str(r["boxes"]), str(r["hits"]), fmt(r["rate"]), fmt(r["chance"])] for name, r in rates.items()])]
-    # explain names an overlay <image stem>_<class>.png.
-    rows = dict(zip(ev.predictions["path"].map(lambda p: Path(p).stem), range(len(ev.predictions))))
-    images = []
-    for png in sorted(folder.glob("*.png")):
-        caption = png.stem
-        for c in ev.run.classes:
-            suffix = f"_{file_stem(c)}"
-            row = rows.get(png.stem[:-len(suffix)]) if png.stem.endswith(suffix) else None
-            if row is not None:
-                caption = f"{png.stem}: p({c}) = {ev.predictions[f'prob_{c}'].iloc[row]:.3f}"
-        images.append(_image(ev.run.path, f"explain/{png.name}", caption))
-    return blocks + ([Gallery(images)] if images else [])
-
-
-def error_blocks(ev: Evaluation) -> list[Block]:
-    """The gallery of the most confident false positives and negatives (``errors.json``), per class."""
-    from cxr_tf.evaluation.errors import INDEX_FILE, KINDS
-
-    relative = Path("eval") / ev.split
-    entries = _json(ev.run.path / relative / INDEX_FILE)
-    if entries is None:
-        return ["No error gallery: evaluate ran with --gallery 0."]
-    if not entries:
-        return ["No errors at the operating thresholds."]
-    blocks: list[Block] = ["Grad-CAM of the class on the most confident errors at the operating threshold "
-                           "(false positives: highest probability among negatives; false negatives: lowest among "
-                           "positives)."]
-    for name in ev.run.classes:
-        images = [_image(ev.run.path, str(relative / e["file"]),
-                         f"{KINDS[e['kind']]} {e['rank']}: {Path(e['path']).name}, p = {e['probability']:.3f}")
-                  for e in entries if e["class"] == name and "file" in e]
-        if images:
-            blocks += [f"{name}:", Gallery(images)]
-    return blocks
-
-
-def provenance_blocks(ev: Evaluation) -> list[Block]:
-    """Versions, commit, device, date and command of the training run and of the evaluation."""
-    from cxr_tf.evaluation import provenance
-
-    made = {"fit": provenance.load(ev.run.path), "evaluate": ev.metrics.get("provenance")}
-    fields = ("command", "cxr_tf", "tensorflow", "keras", "python", "git_commit", "device", "date")
-    rows = [[f, *("n/a" if p is None or p.get(f) is None else str(p[f]) for p in made.values())] for f in fields]
-    return [Table(["", *made], rows, numeric=False)]
 
 
 def write_report(run_dir: str | Path, split: str = "test") -> tuple[Path, Path]:
