@@ -7,6 +7,7 @@ Examples:
     python -m cxr_tf.evaluate --run runs/demo
     python -m cxr_tf.evaluate --run runs/demo --records records/nih --split test      # external validation
     python -m cxr_tf.evaluate --run runs/demo --noise-sweep poisson:0,0.5,1 gaussian:0,5,10
+    python -m cxr_tf.evaluate --run runs/demo --calibrate temperature --at-specificity 0.8 0.9 0.95
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ class EvaluateConfig:
     noise_sweep: list[str] = option([], "noise levels to re-evaluate under, NAME:LEVEL,LEVEL,... "
                                         "(poisson, gaussian, blur, jpeg), e.g. gaussian:0,5,10")
     verify: bool = option(False, "check every shard's sha256 against dataset.json first (reads the records once)")
+    calibrate: str = option("", "fit probability calibration on the val split: temperature or platt; saved as "
+                                "<run>/calibration.json and carried into exports (default: none)")
+    bins: int = option(10, "equal-count bins of the expected calibration error and reliability diagram")
+    at_specificity: list[float] = option([0.90, 0.95], "operating points: sensitivity at these specificities "
+                                                       "(thresholds chosen on val)")
+    at_sensitivity: list[float] = option([0.90, 0.95], "operating points: specificity at these sensitivities "
+                                                       "(thresholds chosen on val)")
+    gallery: int = option(3, "most confident false positives and false negatives per class shown with "
+                             "Grad-CAM (0: no gallery)")
 
 
 def main(argv: Sequence[str]) -> int:
@@ -48,7 +58,9 @@ def main(argv: Sequence[str]) -> int:
     result = evaluate.evaluate(cfg.run, split=cfg.split, records=cfg.records or None,
                                threshold=evaluate.parse_threshold(cfg.threshold), resamples=cfg.resamples,
                                seed=cfg.seed, batch_size=cfg.batch_size, out=cfg.out or None,
-                               noise_sweep=cfg.noise_sweep, verify=cfg.verify)
+                               noise_sweep=cfg.noise_sweep, calibrate=cfg.calibrate or None, bins=cfg.bins,
+                               at_specificity=cfg.at_specificity, at_sensitivity=cfg.at_sensitivity,
+                               gallery=cfg.gallery, argv=argv, verify=cfg.verify)
     metrics = result.metrics
     print(f"{metrics['run']} on {metrics['records']}/{metrics['split']}: {metrics['examples']} images, "
           f"{metrics['patients']} patients, threshold {metrics['threshold']['method']}")

@@ -19,6 +19,7 @@ from cxr_tf.training.fit_config import FitConfig
 def main(argv: Sequence[str]) -> int:
     cfg = config.parse(FitConfig, argv, prog="python -m cxr_tf.fit", recipes=True,
                        description="Train a chest X-ray classifier on records built by build_records.")
+    from cxr_tf.evaluation import provenance
     from cxr_tf.records import info as records_info
     if cfg.log_every < 0 or cfg.tensorboard_every < 0:
         raise UserError("--log-every and --tensorboard-every must be 0 or more")
@@ -26,6 +27,8 @@ def main(argv: Sequence[str]) -> int:
 
     with records_info.naming_damaged_shards(cfg.records):
         summary = train(cfg)
+    if not summary.get("finished_earlier"):
+        provenance.record(summary["run"], "fit", argv)
     best = summary["best"]
     print(f"{summary['run']}: {summary['epochs']} epochs, best {summary['monitor']} "
           + ("n/a" if best is None else f"{best:.4f}")

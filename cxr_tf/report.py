@@ -2,10 +2,13 @@
 
 Each run gets ``report.md`` (figures in ``report_files/``) and a self-contained ``report.html``; with
 several runs the comparison (model, parameters, trainable, time/epoch, epochs to best, mean AUC [CI],
-accuracy, per-class AUC) is printed and written as Markdown with a CSV beside it.
+accuracy, per-class AUC) and the paired comparison of every pair of runs on the images both saw (per
+class dAUC with a patient-bootstrap CI and DeLong's p) are printed and written to ``--out``: a directory
+(``comparison.md``, ``comparison.csv``, ``comparison.json``) or a ``.md`` file (CSV and JSON beside it).
 
 Examples:
     python -m cxr_tf.report runs/demo
+    python -m cxr_tf.report runs/densenet121 runs/efficientnetb4 --out runs/compare
     python -m cxr_tf.report runs/densenet121 runs/efficientnetb4 --out runs/compare.md
 """
 
@@ -26,7 +29,10 @@ class ReportConfig:
 
     runs: list[str] = option([], "run directories evaluated by python -m cxr_tf.evaluate")
     split: str = option("test", "evaluated split to report (the run's eval/<split>/)")
-    out: str = option("compare.md", "comparison of several runs: Markdown file (a .csv is written beside it)")
+    out: str = option("compare.md", "comparison of several runs: a directory (comparison.md, .csv, .json) or a "
+                                    "Markdown file ending in .md (the .csv and .json beside it)")
+    resamples: int = option(1000, "patient-bootstrap resamples of the paired dAUC intervals")
+    seed: int = option(0, "seed of the paired bootstrap")
 
 
 def parse(argv: Sequence[str]) -> ReportConfig:
@@ -50,9 +56,10 @@ def main(argv: Sequence[str]) -> int:
     if len(evaluations) == 1:
         print(evaluate.summary_table(evaluations[0].metrics))
         return 0
-    md_path, csv_path, table = compare.write_comparison(evaluations, cfg.out)
+    md_path, csv_path, json_path, table = compare.write_comparison(evaluations, cfg.out, resamples=cfg.resamples,
+                                                                   seed=cfg.seed)
     print(table)
-    print(f"comparison: {md_path}, {csv_path}")
+    print(f"comparison: {md_path}, {csv_path}, {json_path}")
     return 0
 
 

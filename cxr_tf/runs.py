@@ -5,6 +5,9 @@ A run holds ``config.toml`` (the resolved ``FitConfig``), ``dataset.json`` (the 
 split, ``thresholds.json`` (one operating threshold per class, chosen on validation data)::
 
     {"method": "youden", "split": "val", "thresholds": {"Cardiomegaly": 0.41, ...}}
+
+and, after ``evaluate --calibrate``, ``calibration.json`` (``cxr_tf.evaluation.calibration.fit``'s
+parameters, fitted on the validation split; the thresholds are then on calibrated probabilities).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from cxr_tf.training.fit_config import FitConfig
 
 MODEL_FILE = "best.keras"
 THRESHOLDS_FILE = "thresholds.json"
+CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,19 @@ class Run:
     def save_thresholds(self, thresholds: dict[str, float], method: str | float, split: str) -> None:
         (self.path / THRESHOLDS_FILE).write_text(
             json.dumps({"method": method, "split": split, "thresholds": thresholds}, indent=2))
+
+    def calibration(self) -> dict[str, Any] | None:
+        """The probability calibration ``evaluate --calibrate`` fitted, or None."""
+        path = self.path / CALIBRATION_FILE
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def save_calibration(self, calibration: dict[str, Any] | None) -> None:
+        """Store ``calibration`` (``calibration.fit``'s JSON); None removes an earlier one."""
+        path = self.path / CALIBRATION_FILE
+        if calibration is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(json.dumps(calibration, indent=2))
 
 
 def load(path: str | Path) -> Run:

@@ -49,6 +49,15 @@ def test_views_and_projections_come_from_their_columns(train_csv):
     assert (frame.loc[frame["view"] == "lateral", "projection"] == "").all()
 
 
+def test_sex_becomes_m_or_f_and_age_whole_years(train_csv):
+    frame = load(train_csv).frame
+    raw = pd.read_csv(train_csv, usecols=["Sex", "Age"], dtype=str, keep_default_na=False)
+    expected = raw["Sex"].map({"Male": "M", "Female": "F"}).fillna("")
+    assert frame["sex"].tolist() == expected.tolist()
+    assert frame["age"].tolist() == raw["Age"].tolist()
+    assert (frame.iloc[0]["sex"], frame.iloc[0]["age"]) == ("F", "68")
+
+
 @pytest.mark.parametrize("views", ["frontal", "lateral"])
 def test_views_flag_keeps_only_that_view(train_csv, views):
     everything = load(train_csv).frame

@@ -51,6 +51,15 @@ def test_real_rows_become_fourteen_binary_findings_and_no_finding(fixtures):
     assert first["Cardiomegaly"] == 1 and first["Emphysema"] == 0
 
 
+def test_sex_and_age_come_from_the_patient_columns(fixtures):
+    manifest = load(fixtures / "labels" / "Data_Entry_2017_v2020.csv")
+    raw = pd.read_csv(fixtures / "labels" / "Data_Entry_2017_v2020.csv", usecols=[4, 5], names=["age", "sex"],
+                      header=0)
+    assert manifest.frame["sex"].tolist() == raw["sex"].tolist()
+    assert manifest.frame["age"].tolist() == raw["age"].astype(str).tolist()
+    assert (manifest.frame.iloc[0]["sex"], manifest.frame.iloc[0]["age"]) == ("M", "57")
+
+
 def test_quoted_header_with_nine_names_reads_eleven_field_rows(tmp_path):
     header = HEADER.replace("OriginalImage[Width,Height]", '"OriginalImage[Width,Height]"').replace(
         "OriginalImagePixelSpacing[x,y]", '"OriginalImagePixelSpacing[x,y]"')

@@ -19,7 +19,8 @@ from cxr_tf import cli, evaluate as evaluate_cli, runs
 from cxr_tf.evaluation import evaluate
 
 CLASS_KEYS = {"n", "positives", "threshold", "auc", "auc_ci", "ap", "ap_ci", "sensitivity", "specificity", "ppv",
-              "npv", "f1", "confusion"}
+              "npv", "f1", "confusion", "bootstrap_dropped", "sensitivity_ci", "specificity_ci", "ppv_ci", "npv_ci",
+              "f1_ci"}
 
 
 def read_metrics(directory: Path) -> dict:
@@ -59,12 +60,83 @@ def test_evaluate_writes_predictions_metrics_and_thresholds_per_the_schema(evalu
     assert all(set(entry) == CLASS_KEYS for entry in metrics["classes"].values())
 
     predictions = pd.read_csv(out / "predictions.csv")
-    assert list(predictions.columns) == ["path", "patient"] + [
+    assert list(predictions.columns) == ["path", "patient", "view", "projection", "sex", "age"] + [
         f"{kind}_{name}" for name in PHANTOM_CLASSES for kind in ("label", "prob")]
     assert len(predictions) == 99
     saved = json.loads((evaluated / "thresholds.json").read_text())
     assert (saved["method"], saved["split"]) == ("youden", "val")
     assert saved["thresholds"] == {name: metrics["classes"][name]["threshold"] for name in PHANTOM_CLASSES}
+
+
+def test_predictions_carry_the_subgroup_attributes_and_subgroup_counts_equal_a_groupby(evaluated):
+    out = evaluated / "eval" / "test"
+    metrics, predictions = read_metrics(out), pd.read_csv(out / "predictions.csv", keep_default_na=False,
+                                                          na_values=[""])
+    assert set(predictions["sex"]) <= {"M", "F"} and predictions["age"].between(0, 120).all()
+    assert set(predictions["view"]) == {"frontal"} and set(predictions["projection"]) <= {"PA", "AP"}
+    subgroups = metrics["subgroups"]["attributes"]
+    assert list(subgroups) == ["view", "projection", "sex", "age band"]
+    for attribute, column in (("sex", "sex"), ("projection", "projection")):
+        grouped = predictions.groupby(column)
+        assert {k: v["n"] for k, v in subgroups[attribute].items()} == grouped.size().to_dict()
+        for name in PHANTOM_CLASSES:
+            assert {k: v["classes"][name]["positives"] for k, v in subgroups[attribute].items()} == \
+                grouped[f"label_{name}"].sum().astype(int).to_dict()
+
+
+def test_metrics_hold_calibration_operating_points_errors_and_provenance(evaluated):
+    out = evaluated / "eval" / "test"
+    metrics, predictions = read_metrics(out), pd.read_csv(out / "predictions.csv")
+    cal = metrics["calibration"]
+    assert (cal["bins"], cal["binning"], cal["method"]) == (10, "equal-count", None)
+    for name in PHANTOM_CLASSES:
+        y, p = predictions[f"label_{name}"], predictions[f"prob_{name}"]
+        assert cal["classes"][name]["brier"] == pytest.approx(np.mean((p - y) ** 2), abs=1e-5)
+        assert sum(cal["classes"][name]["curve"]["count"]) == len(predictions)
+    points = metrics["operating_points"]
+    assert points["split"] == "val"
+    for name in PHANTOM_CLASSES:
+        entries = points["classes"][name]
+        assert [(e["at"], e["target"]) for e in entries] == [("specificity", 0.9), ("specificity", 0.95),
+                                                              ("sensitivity", 0.9), ("sensitivity", 0.95)]
+        for e in entries:
+            assert e["val"][e["at"]] >= e["target"]
+            y, p = predictions[f"label_{name}"], predictions[f"prob_{name}"]
+            assert e["sensitivity"] == pytest.approx(np.mean(p[y == 1] >= e["threshold"]), abs=1e-4)
+            assert all(e[f"{k}_ci"] is None or len(e[f"{k}_ci"]) == 2 for k in ("sensitivity", "ppv", "f1"))
+    gallery = json.loads((out / "errors.json").read_text())
+    assert metrics["errors"] == {"per_class": 3, "images": len(gallery), "file": "errors.json"}
+    for e in gallery:
+        assert (out / e["file"]).is_file()
+        row = predictions[predictions["path"] == e["path"]].iloc[0]
+        wrong = row[f"label_{e['class']}"] == (0 if e["kind"] == "fp" else 1)
+        assert wrong and (row[f"prob_{e['class']}"] >= e["threshold"]) == (e["kind"] == "fp")
+    assert metrics["provenance"]["command"].startswith(f"python -m cxr_tf.evaluate --run {evaluated}")
+    assert {"cxr_tf", "tensorflow", "keras", "git_commit", "device", "date"} <= set(metrics["provenance"])
+
+
+def test_calibrate_scales_val_fitted_and_travels_with_the_export(phantom_run, tmp_path):
+    from cxr_tf.evaluation import calibration
+    from cxr_tf.serving import export, predict
+
+    scratch_run = copy_run(phantom_run, tmp_path)
+    assert cli.run(evaluate_cli.main, ["--run", str(scratch_run), "--calibrate", "platt", "--resamples", "0",
+                                       "--gallery", "0", "--out", str(tmp_path / "cal")]) == 0
+    fitted = json.loads((scratch_run / "calibration.json").read_text())
+    assert (fitted["method"], fitted["split"]) == ("platt", "val")
+    metrics = read_metrics(tmp_path / "cal")
+    assert metrics["calibration"]["method"] == "platt"
+    assert all("uncalibrated" in c for c in metrics["calibration"]["classes"].values())
+    run = runs.load(scratch_run)
+    assert export.metadata(run)["calibration"] == fitted
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    raw = np.asarray(runs.probabilities(run.load_model()(pixels), run.head))
+    np.testing.assert_allclose(predict.load_model(scratch_run).probabilities(pixels),
+                               calibration.apply_numpy(raw, fitted, run.classes), atol=1e-6)
+    # Thresholds chosen again without --calibrate are on raw probabilities: the calibration goes.
+    assert cli.run(evaluate_cli.main, ["--run", str(scratch_run), "--resamples", "0", "--gallery", "0",
+                                       "--out", str(tmp_path / "raw")]) == 0
+    assert not (scratch_run / "calibration.json").exists()
 
 
 def test_probabilities_and_labels_equal_the_model_on_make_dataset_images(evaluated):
@@ -154,7 +226,8 @@ def test_paths_and_patients_are_read_in_the_order_make_dataset_yields_images(tmp
     images = [np.full((8, 8), 10 * i, np.uint8) for i in range(n)]
     states = np.eye(3, dtype=int)[np.arange(n) % 3]
     records = write_records(tmp_path, images, states, ["a", "b", "c"], task=task, split="test", shards=10)
-    paths, patients = evaluate.example_ids(records, "test", classes, exclusive_classes=exclusive)
+    ids = evaluate.example_ids(records, "test", classes, exclusive_classes=exclusive)
+    paths, patients = ids["path"], ids["patient"]
     ds = make_dataset(records, "test", classes=classes, image_size=8, channels="gray1", batch_size=5,
                       shuffle=False, deterministic=True, exclusive_classes=exclusive)
     gray = np.concatenate([x.numpy().mean(axis=(1, 2, 3)) for x, _, _ in ds])

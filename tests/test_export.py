@@ -170,3 +170,26 @@ def test_failed_export_leaves_the_earlier_export_and_no_partial_one(run, tmp_pat
         export.export(run, "keras", tmp_path / "new")
     assert (out / export.METADATA_FILE).read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+@pytest.mark.slow
+def test_a_calibrated_run_exports_its_scaling_and_the_savedmodel_applies_it(phantom_run, tmp_path):
+    import tensorflow as tf
+
+    from cxr_tf.evaluation import calibration
+
+    run = run_with_thresholds(phantom_run, tmp_path)
+    fitted = {"method": "platt", "split": "val", "head": run.head,
+              "classes": {c: {"slope": 0.5 + i, "intercept": -0.3 * i} for i, c in enumerate(run.classes)}}
+    run.save_calibration(fitted)
+    out = export.export(run, "savedmodel", tmp_path / "sm")
+    loaded = tf.saved_model.load(str(out))
+    meta = json.loads(loaded.signatures["metadata"]()["json"].numpy())
+    assert meta["calibration"] == fitted
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    raw = np.asarray(runs.probabilities(run.load_model()(pixels, training=False), run.head))
+    served = loaded.signatures["pixels"](pixels=tf.constant(pixels))
+    np.testing.assert_allclose(served["probabilities"].numpy(), calibration.apply_numpy(raw, fitted, run.classes),
+                               atol=1e-5)
+    thresholds = np.array([THRESHOLDS[c] for c in run.classes])
+    np.testing.assert_array_equal(served["labels"].numpy(), served["probabilities"].numpy() >= thresholds)

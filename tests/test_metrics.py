@@ -33,6 +33,10 @@ def test_per_class_values_equal_scikit_learn(multilabel):
         assert sum(map(sum, got["confusion"])) == len(y)
         low, high = got["auc_ci"]
         assert low < got["auc"] < high
+        for rate in ("sensitivity", "specificity", "ppv", "npv", "f1"):
+            low, high = got[f"{rate}_ci"]
+            assert low <= got[rate] <= high
+        assert got["bootstrap_dropped"] == 0
     assert out["mean_auc"] == pytest.approx(np.mean([out["classes"][c]["auc"] for c in "abc"]))
     assert out["mean_auc_ci"][0] < out["mean_auc"] < out["mean_auc_ci"][1]
     assert out["micro"]["f1"] == pytest.approx(skm.f1_score(y, prob >= 0.5, average="micro"), abs=1e-6)

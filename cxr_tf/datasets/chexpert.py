@@ -25,7 +25,8 @@ STATES = {"1.0": 1, "1": 1, "0.0": 0, "0": 0, "-1.0": -1, "-1": -1, "": None}
 
 @DATASETS.register("chexpert")
 def load(cfg: SourceConfig) -> mf.Manifest:
-    """The CheXpert manifest: 14 observations (Int8 1/0/-1/<NA>), patient from the path, view, projection."""
+    """The CheXpert manifest: 14 observations (Int8 1/0/-1/<NA>), patient from the path, view, projection,
+    sex and age."""
     meta = catalog.entry("chexpert")
     if cfg.labels is None:
         raise UserError("--dataset chexpert needs --labels CheXpert-v1.0-small/train.csv "
@@ -78,6 +79,9 @@ def _read(path: Path, split: str, meta: catalog.Entry, views: str) -> tuple[pd.D
         mf.PATIENT: patient.fillna(""),
         mf.VIEW: view,
         mf.PROJECTION: rows[cols["projection"]].str.strip(),
+        # Older copies of the CSVs may lack the demographic columns: they are optional.
+        mf.SEX: manifest_io.patient_sex(rows.get(cols["sex"], pd.Series("", index=rows.index))),
+        mf.AGE: manifest_io.patient_age(rows.get(cols["age"], pd.Series("", index=rows.index))),
         mf.SOURCE_SPLIT: split,
         manifest_io.LINE: rows[manifest_io.LINE],
     }).join(states)

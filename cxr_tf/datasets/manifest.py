@@ -12,6 +12,8 @@ column            dtype      meaning
 ``projection``    str        ``PA``, ``AP``, ``LL``... or ``""``
 ``source_split``  str        the source's official split (``train``/``val``/``test``) or ``""``
 ``boxes``         str        JSON list of ``[class, x, y, w, h]`` in source pixels, or ``[]``
+``sex``           str        ``M``, ``F`` or ``""`` (optional column: subgroup metrics)
+``age``           str        age in whole years at the study, or ``""`` (optional column)
 one per class     Int8       1 positive, 0 negative, -1 uncertain, <NA> blank (kept apart from 0)
 ================  =========  ===============================================================
 
@@ -36,8 +38,12 @@ VIEW = "view"
 PROJECTION = "projection"
 SOURCE_SPLIT = "source_split"
 BOXES = "boxes"
+SEX = "sex"
+AGE = "age"
 SPLIT = "split"
 BASE_COLUMNS = (PATH, PATIENT, VIEW, PROJECTION, SOURCE_SPLIT, BOXES)
+# Patient attributes some sources record (NIH, CheXpert); a manifest without them reads them as "".
+OPTIONAL_COLUMNS = (SEX, AGE)
 SKIPPED_COLUMNS = ("path", "reason")
 
 Task = Literal["multilabel", "multiclass"]
@@ -66,7 +72,8 @@ class Manifest:
         dataset: registry name of the adapter that made it (``nih``, ``chexpert``...).
         task: ``multilabel`` (independent findings) or ``multiclass`` (exactly one class per image).
         classes: class names in label-column order.
-        frame: one row per image, columns ``BASE_COLUMNS`` + ``classes`` (see module docstring).
+        frame: one row per image, columns ``BASE_COLUMNS`` (+ ``OPTIONAL_COLUMNS``) + ``classes``
+            (see module docstring).
         label_tree: child class -> parent class (CheXpert's hierarchy); empty for flat label sets.
         image_root: directory that ``path`` is relative to, or ``None`` when only labels were read.
         skipped: rows the adapter rejected, with ``path`` and ``reason``.
@@ -81,7 +88,7 @@ class Manifest:
     skipped: pd.DataFrame = field(default_factory=empty_skipped)
 
     def __post_init__(self) -> None:
-        clash = set(self.classes) & set(BASE_COLUMNS + (SPLIT,))
+        clash = set(self.classes) & set(BASE_COLUMNS + OPTIONAL_COLUMNS + (SPLIT,))
         if clash:
             raise ValueError(f"class names clash with manifest columns: {sorted(clash)}")
         missing = [c for c in (*BASE_COLUMNS, *self.classes) if c not in self.frame.columns]

@@ -195,7 +195,8 @@ def assemble(dataset: str, task: mf.Task, classes: list[str], frame: pd.DataFram
 
     Args:
         frame: ``path`` (raw, as in the source) and ``patient_id`` columns, class columns (Int8),
-            optional ``view``/``projection``/``source_split``/``boxes`` (filled with ``""``/``[]``),
+            optional ``view``/``projection``/``source_split``/``boxes``/``sex``/``age`` (filled with
+            ``""``/``[]``),
             optional ``LINE``.
         skipped: tables of rows the adapter already rejected, in the order to report them.
     """
@@ -207,11 +208,12 @@ def assemble(dataset: str, task: mf.Task, classes: list[str], frame: pd.DataFram
     dup_reason = pd.Series("", index=frame.index, dtype=object)
     dup_reason[duplicate] = "duplicate path (the first row with it is kept)"
     frame, dups = skip_rows(frame, dup_reason, mf.PATH)
-    for column, default in ((mf.VIEW, ""), (mf.PROJECTION, ""), (mf.SOURCE_SPLIT, ""), (mf.BOXES, "[]")):
+    for column, default in ((mf.VIEW, ""), (mf.PROJECTION, ""), (mf.SOURCE_SPLIT, ""), (mf.BOXES, "[]"),
+                            (mf.SEX, ""), (mf.AGE, "")):
         if column not in frame:
             frame[column] = default
-    frame = frame[list(mf.BASE_COLUMNS) + list(classes)].reset_index(drop=True)
-    for column in mf.BASE_COLUMNS:
+    frame = frame[list(mf.BASE_COLUMNS + mf.OPTIONAL_COLUMNS) + list(classes)].reset_index(drop=True)
+    for column in mf.BASE_COLUMNS + mf.OPTIONAL_COLUMNS:
         frame[column] = frame[column].astype(str)
     for name in classes:
         frame[name] = frame[name].astype("Int8")
@@ -307,6 +309,18 @@ def _folder_link_reason(link: Path, real_root: Path) -> str:
     return ""
 
 
+def patient_sex(values: pd.Series) -> pd.Series:
+    """Sources' sex cells (``M``/``F``, ``Male``/``Female``, any case) -> ``M``, ``F`` or ``""`` (unknown)."""
+    first = values.astype(str).str.strip().str[:1].str.upper()
+    return first.where(first.isin(["M", "F"]), "")
+
+
+def patient_age(values: pd.Series) -> pd.Series:
+    """Sources' age cells (``57``, ``057Y`` in early NIH files) -> whole years as text, ``""`` when unknown."""
+    years = pd.to_numeric(values.astype(str).str.extract(r"^\s*(\d+)", expand=False), errors="coerce")
+    return years.map(lambda v: "" if pd.isna(v) else str(int(v)))
+
+
 def one_hot(labels: pd.Series, classes: list[str]) -> pd.DataFrame:
     """Multiclass names -> one Int8 column per class, 1 for the row's class and 0 elsewhere."""
     return pd.DataFrame({name: (labels == name).astype("int8") for name in classes},
@@ -316,8 +330,8 @@ def one_hot(labels: pd.Series, classes: list[str]) -> pd.DataFrame:
 def read_manifest_csv(path: Path) -> pd.DataFrame:
     """A manifest CSV (``manifest --out``, build_records' ``manifest.csv``) with its dtypes restored.
 
-    Base and ``split`` columns come back as str (empty stays ``""``), every other column as Int8
-    label states with blank cells as ``<NA>``, never 0.
+    Base, optional (``sex``, ``age``) and ``split`` columns come back as str (empty stays ``""``), every
+    other column as Int8 label states with blank cells as ``<NA>``, never 0.
     """
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
@@ -327,7 +341,7 @@ def read_manifest_csv(path: Path) -> pd.DataFrame:
     if missing:
         raise UserError(f"{path}: not a manifest CSV, no column(s) {', '.join(missing)}")
     for name in frame.columns:
-        if name not in mf.BASE_COLUMNS and name != mf.SPLIT:
+        if name not in mf.BASE_COLUMNS + mf.OPTIONAL_COLUMNS and name != mf.SPLIT:
             cells = frame[name].replace("", None)
             frame[name] = pd.to_numeric(cells).astype("Int8")
     return frame

@@ -24,7 +24,8 @@ log = reporting.logger("datasets.nih")
 
 @DATASETS.register("nih")
 def load(cfg: SourceConfig) -> mf.Manifest:
-    """The NIH manifest: 14 findings + No Finding (Int8 1/0), patient id as text, view frontal, PA/AP."""
+    """The NIH manifest: 14 findings + No Finding (Int8 1/0), patient id as text, view frontal, PA/AP,
+    sex and age."""
     meta = catalog.entry("nih")
     cols = meta.columns
     if cfg.labels is None:
@@ -40,6 +41,8 @@ def load(cfg: SourceConfig) -> mf.Manifest:
         mf.PATIENT: rows[cols["patient"]].str.strip(),
         mf.VIEW: "frontal",
         mf.PROJECTION: rows[cols["projection"]].str.strip(),
+        mf.SEX: manifest_io.patient_sex(rows[cols["sex"]]),
+        mf.AGE: manifest_io.patient_age(rows[cols["age"]]),
         **{name: rows[name] for name in meta.classes},
     })
     skipped = [malformed, unknown]

@@ -1,1 +1,2 @@
-"""Evaluation: metrics with patient-level bootstrap confidence intervals, reports, explanations."""
+"""Evaluation: metrics with patient-level bootstrap confidence intervals, calibration, operating points,
+subgroups, paired comparisons of runs, error galleries, reports, explanations."""

@@ -149,6 +149,11 @@ def bootstrap(y: np.ndarray, scores: np.ndarray, patients: np.ndarray, *, resamp
     return out
 
 
+def dropped(values: np.ndarray) -> int:
+    """How many bootstrap draws are NaN: resamples without a positive or a negative, left out of intervals."""
+    return int(np.count_nonzero(~np.isfinite(np.asarray(values, np.float64))))
+
+
 def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     """Percentile interval of bootstrap values (NaN draws ignored)."""
     finite = values[np.isfinite(values)]

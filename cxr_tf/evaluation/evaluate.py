@@ -2,26 +2,35 @@
 
 One call writes ``<run>/eval/<split>/`` (or ``out``):
 
-* ``predictions.csv``: ``path``, ``patient``, then ``label_C`` (1/0 under the run's label policy, empty
-  where the policy masks the label) and ``prob_C`` (positive-class probability) per class, one row per
-  example in records order.
+* ``predictions.csv``: ``path``, ``patient``, ``view``, ``projection``, ``sex``, ``age`` (empty where the
+  source does not record them), then ``label_C`` (1/0 under the run's label policy, empty where the
+  policy masks the label) and ``prob_C`` (positive-class probability, calibrated with ``--calibrate``)
+  per class, one row per example in records order.
 * ``metrics.json``: ``metrics.multilabel_metrics`` / ``multiclass_metrics`` plus what was evaluated
-  (run, split, records, threshold, bootstrap) and, with a noise sweep, mean AUC per noise level.
+  (run, split, records, threshold, bootstrap), ``calibration`` (Brier, ECE, reliability curves;
+  ``calibration.py``), ``operating_points`` (``operating_points.py``), ``subgroups``
+  (``subgroups.py``), ``errors`` (the gallery's count), ``provenance`` (versions, commit, device, date,
+  command) and, with a noise sweep, mean AUC per noise level.
+* ``errors.json`` and ``errors/*.png``: the most confident false positives and negatives per class with
+  their Grad-CAM overlays (``errors.py``).
 * ``noise_sweep.csv`` with a noise sweep: one row per (noise, level).
 
 and the split's AUCs (and accuracy) into the run's TensorBoard log (``write_tensorboard``).
 
 Operating thresholds of a multilabel run are chosen on the ``val`` split (never on the split they are
-scored on) and saved as the run's ``thresholds.json``, where predict and export read them. A U-MultiClass
-run (head ``multilabel3``) is scored as a multilabel one on its positive-class probability, with
-uncertain labels counting as not positive.
+scored on) and saved as the run's ``thresholds.json``, where predict and export read them; so are the
+operating points at fixed specificity/sensitivity and the calibration fitted by ``calibrate``
+(the run's ``calibration.json``, carried into the export's metadata). A U-MultiClass run (head
+``multilabel3``) is scored as a multilabel one on its positive-class probability, with uncertain labels
+counting as not positive.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,8 +39,10 @@ import pandas as pd
 
 from cxr_tf import reporting, runs
 from cxr_tf.errors import UserError
-from cxr_tf.evaluation import bootstrap, metrics as metrics_lib
+from cxr_tf.evaluation import bootstrap, calibration, errors, metrics as metrics_lib, operating_points, \
+    provenance, subgroups
 from cxr_tf.evaluation.formatting import fmt, with_ci
+from cxr_tf.records import features as record_features
 
 VAL_SPLIT = "val"
 CI_LEVEL = 0.95
@@ -45,6 +56,8 @@ class Predictions:
         paths: [N] image paths relative to the image root. patients: [N] patient ids (str).
         labels: float32 [N, K] 0/1 (one-hot for a single-label task). mask: bool [N, K], False where
             the label policy masks a label (U-Ignore, blank ignore). probs: float32 [N, K] in [0, 1].
+        attributes: ``ATTRIBUTE_COLUMNS`` -> [N]: view, projection, sex (str, "" unknown), age
+            (int64 years, -1 unknown).
     """
 
     paths: np.ndarray
@@ -52,6 +65,7 @@ class Predictions:
     labels: np.ndarray
     mask: np.ndarray
     probs: np.ndarray
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,12 +125,21 @@ def check_records(run: runs.Run, records: str, splits: Sequence[str], verify: bo
             raise UserError(f"--records {records}: no split {split!r}; it has {', '.join(info['splits'])}")
 
 
-def example_ids(records: str, split: str, classes: Sequence[str],
-                exclusive_classes: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(paths [N] str, patients [N] str) of a split, in the order ``make_dataset(shuffle=False)`` yields it.
+# predictions.csv column -> record feature of the subgroup attributes.
+ATTRIBUTE_COLUMNS = {"view": record_features.VIEW_KEY, "projection": record_features.PROJECTION_KEY,
+                     "sex": record_features.SEX_KEY, "age": record_features.AGE_KEY}
 
-    Reads only the path, patient and label features; for a single-label dataset, drops the examples of
-    classes outside ``classes`` as ``make_dataset`` does, and so does ``exclusive_classes`` for any dataset.
+
+def example_ids(records: str, split: str, classes: Sequence[str],
+                exclusive_classes: bool = False) -> dict[str, np.ndarray]:
+    """Identifiers of a split's examples, in the order ``make_dataset(shuffle=False)`` yields them.
+
+    Reads only the path, patient, attribute and label features; for a single-label dataset, drops the
+    examples of classes outside ``classes`` as ``make_dataset`` does, and so does ``exclusive_classes``
+    for any dataset.
+
+    Returns:
+        ``"path"``, ``"patient"`` and the ``ATTRIBUTE_COLUMNS`` -> [N] arrays (str; int64 for ``age``).
     """
     import tensorflow as tf
 
@@ -126,22 +149,23 @@ def example_ids(records: str, split: str, classes: Sequence[str],
     info = records_info.load(records)
     shards = records_info.shard_paths(records, info, split)
     spec = features.feature_spec(len(info["classes"]))
-    wanted = {k: spec[k] for k in (features.PATH_KEY, features.PATIENT_KEY, features.LABELS_KEY)}
+    columns = {"path": features.PATH_KEY, "patient": features.PATIENT_KEY, **ATTRIBUTE_COLUMNS}
+    wanted = {k: spec[k] for k in (*columns.values(), features.LABELS_KEY)}
     # make_dataset's own read order (shuffle=False): the ids line up with its examples by construction.
     ds = serialized_records(shards).batch(4096).map(lambda serialized: tf.io.parse_example(serialized, wanted))
-    paths, patients, states = [], [], []
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in wanted}
     for batch in ds:
-        paths.append(batch[features.PATH_KEY].numpy())
-        patients.append(batch[features.PATIENT_KEY].numpy())
-        states.append(batch[features.LABELS_KEY].numpy())
-    paths, patients = np.concatenate(paths).astype(str), np.concatenate(patients).astype(str)
+        for key in wanted:
+            parts[key].append(batch[key].numpy())
+    out = {name: np.concatenate(parts[key]) for name, key in columns.items()}
+    out = {name: values if values.dtype.kind == "i" else values.astype(str) for name, values in out.items()}
     selected = select_classes(info["classes"], classes)
     if (info["task"] == "multiclass" and len(selected) < len(info["classes"])) or exclusive_classes:
-        outside = np.delete(np.concatenate(states), selected, axis=1)
-        keep = ~(outside == 1).any(axis=1) if exclusive_classes else \
-            (np.concatenate(states)[:, selected] == 1).any(axis=1)
-        paths, patients = paths[keep], patients[keep]
-    return paths, patients
+        states = np.concatenate(parts[features.LABELS_KEY])
+        keep = ~(np.delete(states, selected, axis=1) == 1).any(axis=1) if exclusive_classes else \
+            (states[:, selected] == 1).any(axis=1)
+        out = {name: values[keep] for name, values in out.items()}
+    return out
 
 
 def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: int = 64,
@@ -166,11 +190,12 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
             # U-MultiClass labels are one-hot over (negative, positive, uncertain): keep "positive".
             labels.append(y.numpy()[..., 1] if run.head == "multilabel3" else y.numpy())
             weights.append(w.numpy())
-        paths, patients = example_ids(records, split, run.classes, cfg.exclusive_classes)
+        ids = example_ids(records, split, run.classes, cfg.exclusive_classes)
+    paths, patients = ids.pop("path"), ids.pop("patient")
     if len(paths) != sum(len(p) for p in probs):
         raise RuntimeError(f"{records}/{split}: {len(paths)} records but {sum(len(p) for p in probs)} predictions")
     return Predictions(paths, patients, np.concatenate(labels), np.concatenate(weights) > 0,
-                       np.concatenate(probs))
+                       np.concatenate(probs), ids)
 
 
 def score(preds: Predictions, classes: Sequence[str], head: str, thresholds: np.ndarray | None, *,
@@ -192,18 +217,28 @@ def score(preds: Predictions, classes: Sequence[str], head: str, thresholds: np.
     return out
 
 
-def write_predictions(path: Path, preds: Predictions, classes: Sequence[str]) -> None:
-    """``predictions.csv`` (module docstring) of ``preds``."""
+def write_predictions(path: Path, preds: Predictions, classes: Sequence[str]) -> pd.DataFrame:
+    """``predictions.csv`` (module docstring) of ``preds``; returns the written table."""
     columns: dict[str, Any] = {"path": preds.paths, "patient": preds.patients}
+    for name, values in preds.attributes.items():
+        columns[name] = pd.array(np.where(values < 0, np.nan, values), dtype="Int64") if values.dtype.kind == "i" \
+            else values
     for k, name in enumerate(classes):
         columns[f"label_{name}"] = pd.array(np.where(preds.mask[:, k], preds.labels[:, k], np.nan), dtype="Int64")
         columns[f"prob_{name}"] = preds.probs[:, k].astype(np.float64)
-    pd.DataFrame(columns).to_csv(path, index=False, float_format="%.6f")
+    frame = pd.DataFrame(columns)
+    frame.to_csv(path, index=False, float_format="%.6f")
+    return frame
 
 
 def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = None,
              threshold: str | float = "youden", resamples: int = 1000, seed: int = 0, batch_size: int = 64,
-             out: str | Path | None = None, noise_sweep: Sequence[str] = (), verify: bool = False) -> Evaluation:
+             out: str | Path | None = None, noise_sweep: Sequence[str] = (), calibrate: str | None = None,
+             bins: int = calibration.DEFAULT_BINS,
+             at_specificity: Sequence[float] = operating_points.DEFAULT_SPECIFICITIES,
+             at_sensitivity: Sequence[float] = operating_points.DEFAULT_SENSITIVITIES,
+             gallery: int = errors.PER_CLASS, argv: Sequence[str] | None = None,
+             verify: bool = False) -> Evaluation:
     """Predict ``split`` with the run's best model, score it and write the files of the module docstring.
 
     Args:
@@ -214,21 +249,48 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
         resamples: patient-bootstrap draws of the 95 % CIs (0: none). seed: seed of the draws and noise.
         batch_size: prediction batch. out: output directory (default ``<run>/eval/<split>``).
         noise_sweep: specs ``"gaussian:0,5,10"``: mean AUC per noise level (clean level: no noise).
+        calibrate: ``temperature`` | ``platt``: fit on ``val``, save as the run's ``calibration.json`` and
+            score calibrated probabilities; None: none (an earlier calibration is removed when the
+            thresholds are chosen again, since they are chosen on uncalibrated probabilities then).
+        bins: equal-count bins of the expected calibration error and reliability curves.
+        at_specificity / at_sensitivity: operating-point targets (thresholds chosen on ``val``).
+        gallery: most confident errors per class and kind in the gallery (0: no gallery).
+        argv: the command's arguments, recorded in ``metrics.json["provenance"]``.
         verify: compare every shard's sha256 with dataset.json before reading.
     """
     sweeps = [parse_sweep(spec) for spec in noise_sweep]
+    bad = [t for t in (*at_specificity, *at_sensitivity) if not 0.0 < t < 1.0]
+    if bad:
+        raise UserError(f"--at-specificity/--at-sensitivity {bad[0]:g}: use values between 0 and 1, e.g. 0.9")
+    if calibrate is not None and calibrate not in calibration.METHODS:
+        raise UserError(f"--calibrate {calibrate}: use one of {', '.join(calibration.METHODS)}")
     run = runs.load(run_dir)
+    if calibrate == "platt" and run.head == "multiclass":
+        raise UserError(f"--calibrate platt: {run.path} is a single-label (softmax) run; use --calibrate temperature")
     records = records or run.config.records
     choose = run.head != "multiclass" and isinstance(threshold, str)
-    check_records(run, records, [split, VAL_SPLIT] if choose else [split], verify=verify)
+    check_records(run, records, [split, VAL_SPLIT] if choose or calibrate else [split],
+                  verify=verify)
+    from cxr_tf.records import info as records_info
+
+    has_val = VAL_SPLIT in records_info.load(records)["splits"]
     model = run.load_model()
     predict_kw = {"batch_size": batch_size, "seed": seed}
     preds = predict(run, model, records, split, **predict_kw)
+    val = predict(run, model, records, VAL_SPLIT, **predict_kw) if has_val else None
+
+    fitted, raw_probs = None, preds.probs
+    if calibrate is not None:
+        fitted = calibration.fit(val.labels, val.probs, calibrate, run.head, run.classes, mask=val.mask)
+        run.save_calibration(fitted)
+        preds = dataclasses.replace(preds, probs=calibration.apply_numpy(preds.probs, fitted, run.classes))
+        val = dataclasses.replace(val, probs=calibration.apply_numpy(val.probs, fitted, run.classes))
+    elif choose:
+        run.save_calibration(None)
 
     thresholds, threshold_info = None, {"method": "argmax", "split": None}
     if run.head != "multiclass":
         if choose:
-            val = predict(run, model, records, VAL_SPLIT, **predict_kw)
             thresholds = metrics_lib.choose_thresholds(val.labels, val.probs, threshold, val.mask)
             run.save_thresholds(dict(zip(run.classes, map(float, thresholds))), threshold, VAL_SPLIT)
             threshold_info = {"method": threshold, "split": VAL_SPLIT}
@@ -243,12 +305,22 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
         "bootstrap": {"resamples": resamples, "seed": seed, "level": CI_LEVEL, "unit": "patient"},
         **scores,
     }
+    result["calibration"] = calibration_metrics(preds, raw_probs, run.classes, bins, fitted)
+    result["operating_points"] = {
+        "split": VAL_SPLIT if val is not None else None,
+        "classes": {} if val is None else {
+            name: operating_points.operating_points(
+                val.labels[val.mask[:, k], k], val.probs[val.mask[:, k], k], preds.labels[preds.mask[:, k], k],
+                preds.probs[preds.mask[:, k], k], preds.patients[preds.mask[:, k]], specificities=at_specificity,
+                sensitivities=at_sensitivity, resamples=resamples, seed=seed, level=CI_LEVEL)
+            for k, name in enumerate(run.classes)}}
 
     sweep_rows = []
     for name, levels in sweeps:
         for level in levels:
             # The clean level goes through the same pipeline: noise.py returns the image untouched there.
             noisy = predict(run, model, records, split, noise=f"{name}:{level}", **predict_kw)
+            noisy = dataclasses.replace(noisy, probs=calibration.apply_numpy(noisy.probs, fitted, run.classes))
             at_level = score(noisy, run.classes, run.head, thresholds, resamples=resamples, seed=seed)
             sweep_rows.append({"noise": name, "level": level, "mean_auc": at_level["mean_auc"],
                                "mean_auc_ci": at_level["mean_auc_ci"],
@@ -259,7 +331,13 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
 
     directory = Path(out) if out else run.path / "eval" / split
     directory.mkdir(parents=True, exist_ok=True)
-    write_predictions(directory / "predictions.csv", preds, run.classes)
+    frame = write_predictions(directory / "predictions.csv", preds, run.classes)
+    result["subgroups"] = subgroups.subgroup_metrics(frame, run.classes, resamples=resamples, seed=seed,
+                                                     level=CI_LEVEL)
+    if gallery:
+        shown = errors.gallery(model, run, records, split, preds, thresholds, directory, gallery)
+        result["errors"] = {"per_class": gallery, "images": len(shown), "file": errors.INDEX_FILE}
+    result["provenance"] = provenance.environment("evaluate", argv)
     result = _json_safe(result)
     (directory / "metrics.json").write_text(json.dumps(result, indent=2))
     if sweeps:
@@ -279,6 +357,23 @@ def write_tensorboard(run: runs.Run, result: dict[str, Any], records: str) -> No
     scalars = {"epoch_mean_auc": result.get("mean_auc"), "epoch_accuracy": result.get("accuracy"),
                **{f"epoch_{auc_name(c)}": result["classes"][c]["auc"] for c in run.classes}}
     tensorboard.write_scalars(tensorboard.log_dir(run.path, name), scalars, tensorboard.last_epoch(run.path))
+
+
+def calibration_metrics(preds: Predictions, raw_probs: np.ndarray, classes: Sequence[str], bins: int,
+                        fitted: dict[str, Any] | None) -> dict[str, Any]:
+    """``metrics.json["calibration"]``: per class Brier, ECE and reliability curve of the scored
+    probabilities and, when ``fitted`` (the scaling), the same of the ``raw_probs`` before it."""
+    out: dict[str, Any] = {"bins": bins, "binning": "equal-count", "method": None, "classes": {}}
+    if fitted is not None:
+        out.update(method=fitted["method"], fitted_on=fitted["split"], parameters=fitted["classes"])
+    for k, name in enumerate(classes):
+        keep = preds.mask[:, k]
+        y = preds.labels[keep, k]
+        entry = calibration.class_calibration(y, preds.probs[keep, k], bins)
+        if fitted is not None:
+            entry["uncalibrated"] = calibration.class_calibration(y, raw_probs[keep, k], bins)
+        out["classes"][name] = entry
+    return out
 
 
 def _write_sweep(path: Path, rows: list[dict[str, Any]], classes: Sequence[str]) -> None:

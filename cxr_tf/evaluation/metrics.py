@@ -1,7 +1,8 @@
 """Classification metrics of a run, as the five source studies report them (and with CIs they lack).
 
 Point estimates come from scikit-learn; 95 % confidence intervals of AUC and AP from the vectorised
-patient-level bootstrap (``bootstrap.py``). Operating thresholds are chosen on the validation split
+patient-level bootstrap (``bootstrap.py``), and of the thresholded rates of a multilabel class
+(sensitivity, specificity, PPV, NPV, F1) from the same draws (``operating_points.rates_with_ci``). Operating thresholds are chosen on the validation split
 (``choose_thresholds``) and applied to the test split, never chosen on the data they are scored on.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from cxr_tf.errors import UserError
-from cxr_tf.evaluation import bootstrap
+from cxr_tf.evaluation import bootstrap, operating_points
 
 THRESHOLD_METHODS = ("youden", "f1")
 
@@ -94,6 +95,10 @@ def multilabel_metrics(y: np.ndarray, prob: np.ndarray, patients: np.ndarray, cl
                                         resamples=resamples, seed=seed)
             report["auc_ci"] = bootstrap.confidence_interval(draws["auc"][:, 0])
             report["ap_ci"] = bootstrap.confidence_interval(draws["ap"][:, 0])
+            report["bootstrap_dropped"] = bootstrap.dropped(draws["auc"][:, 0])
+            (rates,) = operating_points.rates_with_ci(y[keep, k], prob[keep, k], patients[keep], [thresholds[k]],
+                                                      resamples=resamples, seed=seed)
+            report.update({f"{rate}_ci": rates[f"{rate}_ci"] for rate in operating_points.RATES})
         per_class[name] = report
     pred = (prob >= thresholds).astype(int)
     aucs = [r["auc"] for r in per_class.values() if r["auc"] is not None]
@@ -131,6 +136,7 @@ def multiclass_metrics(y: np.ndarray, prob: np.ndarray, patients: np.ndarray, cl
         if resamples and entry["auc"] is not None:
             draws = bootstrap.bootstrap(yk[:, None], prob[:, k:k + 1], patients, resamples=resamples, seed=seed)
             entry["auc_ci"] = bootstrap.confidence_interval(draws["auc"][:, 0])
+            entry["bootstrap_dropped"] = bootstrap.dropped(draws["auc"][:, 0])
         out["classes"][name] = entry
     for average in ("micro", "macro"):
         p, r, f, _ = skm.precision_recall_fscore_support(true, pred, labels=labels, average=average,

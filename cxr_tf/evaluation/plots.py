@@ -1,4 +1,5 @@
-"""Figures of a run's report: ROC and PR curves, confusion matrices, training curves, noise sweeps.
+"""Figures of a run's report: ROC and PR curves, confusion matrices, reliability diagrams, training
+curves, noise sweeps.
 
 Every function returns a ``matplotlib.figure.Figure`` drawn on its own Agg canvas, never through pyplot:
 pyplot keeps every figure in a global registry, which leaks memory (and state between tests) when one
@@ -119,16 +120,42 @@ def save_png(fig: Figure, path: Path) -> bytes:
     return data
 
 
-def roc_curves(bands: Mapping[str, RocBand], titles: Mapping[str, str]) -> Figure:
-    """One panel per class: the ROC curve, its shaded bootstrap band and the chance diagonal."""
+def roc_curves(bands: Mapping[str, RocBand], titles: Mapping[str, str],
+               points: Mapping[str, Sequence[tuple[float, float, str]]] | None = None) -> Figure:
+    """One panel per class: the ROC curve, its shaded bootstrap band, the chance diagonal and the
+    operating points ``points[class]``: (1 - specificity, sensitivity, label) on the scored split."""
     fig, axes = _figure(len(bands))
+    markers = ("o", "s", "^", "D", "v", "P")
     for ax, (name, band) in zip(axes, bands.items()):
         ax.fill_between(band.fpr, band.low, band.high, step="post", alpha=0.3, label="95 % CI")
         ax.step(band.fpr, band.tpr, where="post", lw=1.5, label="ROC")
         ax.plot([0, 1], [0, 1], ls=":", c="gray", lw=0.8)
+        for (fpr, tpr, label), marker in zip((points or {}).get(name, ()), markers):
+            ax.plot([fpr], [tpr], marker=marker, ls="none", ms=5, mfc="none", mew=1.2, label=label)
         ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 - specificity (FPR)", ylabel="sensitivity (TPR)")
         ax.set_title(titles.get(name, name), fontsize=8)
-    axes[0].legend(loc="lower right", fontsize=7)
+    axes[0].legend(loc="lower right", fontsize=6)
+    return fig
+
+
+def reliability(curves: Mapping[str, Mapping[str, Any]], titles: Mapping[str, str]) -> Figure:
+    """Reliability diagrams, one panel per class: positive fraction against mean probability per
+    equal-count bin (``calibration.Reliability.to_json``), the diagonal of perfect calibration and,
+    given ``"uncalibrated"`` curves, those before scaling.
+
+    Args:
+        curves: class -> ``{"curve": {...}, "uncalibrated": {"curve": {...}} (optional)}``.
+    """
+    fig, axes = _figure(len(curves))
+    for ax, (name, entry) in zip(axes, curves.items()):
+        ax.plot([0, 1], [0, 1], ls=":", c="gray", lw=0.8)
+        if entry.get("uncalibrated"):
+            before = entry["uncalibrated"]["curve"]
+            ax.plot(before["mean_prob"], before["frac_pos"], marker=".", c="tab:gray", lw=1, label="before scaling")
+        ax.plot(entry["curve"]["mean_prob"], entry["curve"]["frac_pos"], marker="o", ms=3, lw=1.5, label="model")
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="mean predicted probability", ylabel="fraction positive")
+        ax.set_title(titles.get(name, name), fontsize=8)
+    axes[0].legend(loc="upper left", fontsize=7)
     return fig
 
 

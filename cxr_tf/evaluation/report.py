@@ -1,21 +1,22 @@
 """The report of an evaluated run: ``runs/X/report.md`` and a self-contained ``runs/X/report.html``.
 
 Reads what ``python -m cxr_tf.fit`` wrote (``config.toml``, ``dataset.json``, ``params.json``,
-``history.csv``, ``timing.json``) and what ``python -m cxr_tf.evaluate`` wrote
-(``eval/<split>/metrics.json`` and ``predictions.csv``); nothing is recomputed except the curves.
-The Markdown links its figures in ``report_files/``; the HTML inlines them as base64 data URIs and
-carries its CSS, so it can be mailed or attached as one file.
+``history.csv``, ``timing.json``, ``provenance.json``), what ``python -m cxr_tf.evaluate`` wrote
+(``eval/<split>/metrics.json``, ``predictions.csv``, ``errors.json`` and its overlays) and, when
+``python -m cxr_tf.explain --records`` ran, ``explain/hit_rate.json`` and its overlays; nothing is
+recomputed except the curves. Sections: run, data, metrics, curves, calibration, operating points,
+subgroups, Grad-CAM, errors, training, noise, provenance; a run on synthetic phantoms opens with a
+banner saying so (the reviewer's sections are built in ``sections.py``). The Markdown links its figures
+(``report_files/`` and the overlays where evaluate and explain wrote them); the HTML inlines them
+(``document.py``), so it can be mailed or attached as one file.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,15 +24,15 @@ import pandas as pd
 from cxr_tf import reporting, runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import plots
+from cxr_tf.evaluation.document import Block, Image, Section, Table, to_html, to_markdown
 from cxr_tf.evaluation.formatting import fmt, with_ci
+from cxr_tf.evaluation.sections import (calibration_blocks, data_blocks, error_blocks, grad_cam_blocks,
+                                        operating_point_blocks, phantom_source, provenance_blocks, read_json,
+                                        roc_points, subgroup_blocks)
 
 log = reporting.logger("report")
 
 REPORT_FILES = "report_files"
-CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child,.text td{text-align:left}img{max-width:100%}figcaption{font-size:.85em;color:#555}"""
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,6 @@ class Evaluation:
         return int(np.nanargmax(values)) + 1 if np.isfinite(values).any() else None
 
 
-def _json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
     """Read a run directory and its ``eval/<split>/``; a split not yet evaluated is a ``UserError``."""
     run = runs.load(run_dir)
@@ -81,81 +78,8 @@ def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
         raise UserError(f"{eval_dir / 'predictions.csv'}: no column(s) {', '.join(missing)}; re-run "
                         f"python -m cxr_tf.evaluate --run {run.path} --split {split}")
     history = pd.read_csv(run.path / "history.csv") if (run.path / "history.csv").exists() else None
-    return Evaluation(run, split, _json(eval_dir / "metrics.json"), predictions, history,
-                      _json(run.path / "timing.json"), _json(run.path / "params.json"))
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Formatting and the two renderings (Markdown, HTML) of one document.
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of already formatted cells; ``numeric`` right-aligns every column but the first."""
-
-    header: list[str]
-    rows: list[list[str]]
-    numeric: bool = True
-
-    def markdown(self) -> str:
-        def line(cells: Sequence[str]) -> str:
-            return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-        align = "---:" if self.numeric else "---"
-        return "\n".join([line(self.header), line(["---"] + [align] * (len(self.header) - 1)),
-                          *map(line, self.rows)])
-
-    def html(self) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                       for row in self.rows)
-        opening = "<table>" if self.numeric else '<table class="text">'
-        return f"{opening}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-@dataclass(frozen=True)
-class Image:
-    """A figure: its file under ``report_files/``, a caption and the PNG bytes (inlined in HTML)."""
-
-    file: str
-    caption: str
-    png: bytes
-
-
-Block = Table | Image | str  # a str is a paragraph
-Section = tuple[str, list[Block]]
-
-
-def to_markdown(title: str, sections: Sequence[Section]) -> str:
-    parts = [f"# {title}"]
-    for heading, blocks in sections:
-        parts.append(f"## {heading}")
-        for block in blocks:
-            if isinstance(block, Table):
-                parts.append(block.markdown())
-            elif isinstance(block, Image):
-                parts.append(f"![{block.caption}]({block.file})")
-            else:
-                parts.append(block)
-    return "\n\n".join(parts) + "\n"
-
-
-def to_html(title: str, sections: Sequence[Section]) -> str:
-    parts = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
-             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
-    for heading, blocks in sections:
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        for block in blocks:
-            if isinstance(block, Table):
-                parts.append(block.html())
-            elif isinstance(block, Image):
-                data = base64.b64encode(block.png).decode("ascii")
-                parts.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{html.escape(block.caption)}\">"
-                             f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
-            else:
-                parts.append(f"<p>{html.escape(block)}</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return Evaluation(run, split, read_json(eval_dir / "metrics.json"), predictions, history,
+                      read_json(run.path / "timing.json"), read_json(run.path / "params.json"))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -191,6 +115,7 @@ def summary(ev: Evaluation) -> Table:
     seconds = timing.get("mean_seconds_per_epoch")
     speed = np.mean([e["images_per_second"] for e in timing["epochs"]]) if timing["epochs"] else None
     threshold, boot = m["threshold"], m["bootstrap"]
+    dropped = {c: e["bootstrap_dropped"] for c, e in m["classes"].items() if e.get("bootstrap_dropped")}
     rows = [
         ["run", str(ev.run.path)],
         ["model", f"{cfg.model} (weights: {cfg.weights})"],
@@ -212,13 +137,16 @@ def summary(ev: Evaluation) -> Table:
         ["evaluated on", f"{ev.split}: {m['examples']} images, {m['patients']} patients"],
         ["thresholds", str(threshold["method"]) + (f" (chosen on {threshold['split']})" if threshold["split"] else "")],
         ["confidence intervals", f"{boot['level']:.0%} percentile, {boot['resamples']} {boot['unit']}-level "
-                                 f"bootstrap resamples (seed {boot['seed']})"],
+                                 f"bootstrap resamples (seed {boot['seed']}); dropped for lacking positives or "
+                                 "negatives: " + (", ".join(f"{c} {n}" for c, n in dropped.items()) or "none")],
     ]
     return Table(["", "value"], rows, numeric=False)
 
 
 def metric_blocks(metrics: dict[str, Any]) -> list[Block]:
-    """Per-class table, mean AUC, micro/macro averages; accuracy and confusion matrix when single-label."""
+    """Per-class table, mean AUC, micro/macro averages; accuracy and confusion matrix when single-label.
+
+    A multilabel task's confusion counts are drawn (``figures``), not tabulated a second time."""
     classes = metrics["classes"]
     if metrics["task"] == "multiclass":
         per_class = Table(["class", "n", "AUC [95 % CI]", "precision", "recall", "F1"],
@@ -228,8 +156,9 @@ def metric_blocks(metrics: dict[str, Any]) -> list[Block]:
         per_class = Table(["class", "n", "positives", "AUC [95 % CI]", "AP [95 % CI]", "threshold", "sensitivity",
                            "specificity", "PPV", "NPV", "F1"],
                           [[name, str(c["n"]), str(c["positives"]), with_ci(c.get("auc"), c.get("auc_ci")),
-                            with_ci(c.get("ap"), c.get("ap_ci")), fmt(c["threshold"]), fmt(c["sensitivity"]),
-                            fmt(c["specificity"]), fmt(c["ppv"]), fmt(c["npv"]), fmt(c["f1"])]
+                            with_ci(c.get("ap"), c.get("ap_ci")), fmt(c["threshold"]),
+                            *(with_ci(c[rate], c.get(f"{rate}_ci")) for rate in ("sensitivity", "specificity", "ppv",
+                                                                                 "npv", "f1"))]
                            for name, c in classes.items()])
     blocks: list[Block] = [per_class, f"Mean AUC: {with_ci(metrics.get('mean_auc'), metrics.get('mean_auc_ci'))}"]
     blocks.append(Table(["average", "precision", "recall", "F1"],
@@ -239,9 +168,6 @@ def metric_blocks(metrics: dict[str, Any]) -> list[Block]:
         blocks.append(f"Accuracy: {fmt(metrics['accuracy'])}")
         blocks.append(Table(["true \\ predicted", *classes],
                             [[name, *map(str, row)] for name, row in zip(classes, metrics["confusion"])]))
-    else:
-        blocks.append(Table(["class", "TN", "FP", "FN", "TP"],
-                            [[name, *(str(v) for row in c["confusion"] for v in row)] for name, c in classes.items()]))
     return blocks
 
 
@@ -260,8 +186,8 @@ def figures(ev: Evaluation, out_dir: Path) -> dict[str, Image]:
     """ROC (with patient-bootstrap bands), PR, confusion, training and noise-sweep figures, saved in ``out_dir``.
 
     Returns:
-        name (``roc``, ``pr``, ``confusion``, ``training``, ``noise_sweep``) -> image, for the figures
-        the run has data for.
+        name (``roc``, ``pr``, ``reliability``, ``confusion``, ``training``, ``noise_sweep``) -> image, for
+        the figures the run has data for.
     """
     m, pred = ev.metrics, ev.predictions
     boot = m["bootstrap"]
@@ -278,11 +204,17 @@ def figures(ev: Evaluation, out_dir: Path) -> dict[str, Image]:
                                    seed=boot["seed"], level=boot["level"]) for c in scorable}
         auc_titles = {c: f"{c}\nAUC {with_ci(m['classes'][c].get('auc'), m['classes'][c].get('auc_ci'))}"
                       for c in scorable}
-        made.append(("roc", "ROC curves with 95 % patient-bootstrap bands", plots.roc_curves(bands, auc_titles)))
+        made.append(("roc", "ROC curves with 95 % patient-bootstrap bands; markers: operating points on this split",
+                     plots.roc_curves(bands, auc_titles, roc_points(m))))
         # Multiclass metrics have no AP (the studies report none); the panel is then titled by class only.
         ap_titles = {c: f"{c}\nAP {fmt(m['classes'][c]['ap'])}" for c in scorable if "ap" in m["classes"][c]}
         made.append(("pr", "precision-recall curves (dotted: prevalence)",
                      plots.pr_curves({c: labels[c] for c in scorable}, scores, ap_titles)))
+    curves = (m.get("calibration") or {}).get("classes")
+    if curves:
+        titles = {c: f"{c}\nECE {fmt(e['ece'])}, Brier {fmt(e['brier'])}" for c, e in curves.items()}
+        made.append(("reliability", f"reliability diagrams ({m['calibration']['bins']} equal-count bins)",
+                     plots.reliability(curves, titles)))
     if m["task"] == "multiclass":
         made.append(("confusion", "confusion matrix", plots.confusion_matrix(m["confusion"], list(m["classes"]))))
     else:
@@ -315,15 +247,29 @@ def write(ev: Evaluation) -> tuple[Path, Path]:
     """``write_report`` of an already loaded evaluation."""
     start, split = time.perf_counter(), ev.split
     images = figures(ev, ev.run.path / REPORT_FILES)
-    sections: list[Section] = [("Run", [summary(ev)]), (f"Metrics ({split} split)", metric_blocks(ev.metrics)),
-                               ("Curves and confusion", [images[n] for n in ("roc", "pr", "confusion") if n in images])]
+    sections: list[Section] = [
+        ("Run", [summary(ev)]),
+        ("Data", data_blocks(ev.run.info, ev.run.classes)),
+        (f"Metrics ({split} split)", metric_blocks(ev.metrics)),
+        ("Curves and confusion", [images[n] for n in ("roc", "pr", "confusion") if n in images]),
+        ("Calibration", calibration_blocks(ev.metrics, images.get("reliability"))),
+        ("Operating points", operating_point_blocks(ev.metrics)),
+        ("Subgroups", subgroup_blocks(ev.metrics)),
+        ("Grad-CAM", grad_cam_blocks(ev)),
+        ("Errors", error_blocks(ev)),
+    ]
     if "training" in images:
         sections.append(("Training", [images["training"]]))
     if "noise_sweep" in images:
         sections.append(("Robustness to noise", [noise_table(ev.metrics), images["noise_sweep"]]))
+    sections.append(("Provenance", provenance_blocks(ev)))
+    phantoms = phantom_source(ev.run.info)
+    banner = None if phantoms is None else (
+        f"Synthetic data: these records were built from phantoms generated by python -m cxr_tf.synth ({phantoms}); "
+        "the numbers show the pipeline works, not how a model performs on radiographs.")
     title = f"Report: {ev.run.path.name} ({ev.run.config.model}, {split} split)"
     md_path, html_path = ev.run.path / "report.md", ev.run.path / "report.html"
-    md_path.write_text(to_markdown(title, sections))
-    html_path.write_text(to_html(title, sections))
+    md_path.write_text(to_markdown(title, sections, banner))
+    html_path.write_text(to_html(title, sections, banner))
     log.info("%s: report written in %.1f s", ev.run.path, time.perf_counter() - start)
     return md_path, html_path

@@ -26,7 +26,7 @@ import pandas as pd
 from cxr_tf import reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
-from cxr_tf.records import encode, output
+from cxr_tf.records import encode, features, output
 from cxr_tf.records.encode import ImageTask, RecordOptions
 
 log = reporting.logger("records")
@@ -42,9 +42,13 @@ def tasks_from_manifest(manifest: mf.Manifest) -> list[ImageTask]:
     states = manifest.states().to_numpy()
     boxes = [_parse_boxes(raw, index) for raw in frame[mf.BOXES].astype(str)]
     columns = zip(frame[mf.PATH], frame[mf.PATIENT], frame[mf.VIEW], frame[mf.PROJECTION])
+    # Manifests made before sex and age were recorded have neither column.
+    sexes = frame[mf.SEX].astype(str) if mf.SEX in frame else [""] * len(frame)
+    ages = pd.to_numeric(frame[mf.AGE], errors="coerce") if mf.AGE in frame else [np.nan] * len(frame)
     return [
-        ImageTask(str(p), str(pid), str(v), str(pr), tuple(int(s) for s in row), box)
-        for (p, pid, v, pr), row, box in zip(columns, states, boxes)
+        ImageTask(str(p), str(pid), str(v), str(pr), tuple(int(s) for s in row), box, sex,
+                  features.UNKNOWN_AGE if pd.isna(age) else int(age))
+        for (p, pid, v, pr), row, box, sex, age in zip(columns, states, boxes, sexes, ages)
     ]
 
 

@@ -45,6 +45,8 @@ class ImageTask:
     projection: str
     states: tuple[int, ...]
     boxes: tuple[tuple[int, float, float, float, float], ...]  # class index, x, y, w, h (source px)
+    sex: str = ""  # M, F or "" (unknown)
+    age: int = features.UNKNOWN_AGE  # years
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ def make_record(task: ImageTask, root: Path, options: RecordOptions) -> features
         projection=task.projection,
         states=task.states,
         boxes=tuple((c, *transform.box(x, y, w, h)) for c, x, y, w, h in task.boxes),
+        sex=task.sex,
+        age=task.age,
     )
 
 

@@ -14,6 +14,8 @@ key                        type     meaning
 ``patient_id``             bytes    patient identifier of the source
 ``view``                   bytes    ``frontal``, ``lateral`` or empty
 ``projection``             bytes    ``PA``, ``AP``, ``LL``... or empty
+``patient/sex``            bytes    ``M``, ``F`` or empty (optional: absent in older records)
+``patient/age``            int64    age in years at the study, -1 unknown (optional, as sex)
 ``labels/state``           int64[K] raw state per class in ``dataset.json`` order:
                                     1 positive, 0 negative, -1 uncertain, -2 blank
 ``bbox/label``             int64[N] class index of each box (NIH boxes, phantoms)
@@ -36,6 +38,9 @@ PATH_KEY = "image/path"
 PATIENT_KEY = "patient_id"
 VIEW_KEY = "view"
 PROJECTION_KEY = "projection"
+SEX_KEY = "patient/sex"
+AGE_KEY = "patient/age"
+UNKNOWN_AGE = -1
 LABELS_KEY = "labels/state"
 BOX_LABEL_KEY = "bbox/label"
 BOX_XMIN_KEY = "bbox/xmin"
@@ -64,6 +69,8 @@ class Record:
     projection: str
     states: Sequence[int]
     boxes: Sequence[tuple[int, float, float, float, float]] = field(default_factory=tuple)
+    sex: str = ""
+    age: int = UNKNOWN_AGE
 
 
 def serialize(record: Record) -> bytes:
@@ -91,6 +98,8 @@ def serialize(record: Record) -> bytes:
         PATIENT_KEY: b(record.patient_id.encode()),
         VIEW_KEY: b(record.view.encode()),
         PROJECTION_KEY: b(record.projection.encode()),
+        SEX_KEY: b(record.sex.encode()),
+        AGE_KEY: i([record.age]),
         LABELS_KEY: i(record.states),
         BOX_LABEL_KEY: i([box[0] for box in boxes]),
     }
@@ -119,6 +128,9 @@ def feature_spec(num_classes: int) -> dict:
         PATIENT_KEY: scalar_str,
         VIEW_KEY: scalar_str,
         PROJECTION_KEY: scalar_str,
+        # Defaults: records written before these features existed still parse.
+        SEX_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        AGE_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=UNKNOWN_AGE),
         LABELS_KEY: tf.io.FixedLenFeature([num_classes], tf.int64),
         BOX_LABEL_KEY: tf.io.VarLenFeature(tf.int64),
     }

@@ -40,6 +40,7 @@ import tensorflow as tf
 import cxr_tf
 from cxr_tf import imaging, runs
 from cxr_tf.errors import UserError
+from cxr_tf.evaluation import calibration
 from cxr_tf.serving.preprocess import model_input
 
 FORMATS = ("keras", "savedmodel")
@@ -67,7 +68,9 @@ def metadata(run: runs.Run) -> dict[str, Any]:
         JSON-able dict: ``classes`` (output order), ``head``, ``thresholds`` ({class: float}; the run's
         ``thresholds.json`` when ``evaluate`` wrote one, else 0.5; ``thresholds_from`` says which),
         ``image_size`` (pixels), ``channels`` (enhance|gray3|gray1), ``resize`` (pad|squash|crop),
-        ``model`` (zoo name), ``source_run`` (absolute path), ``cxr_tf_version``, ``format``.
+        ``model`` (zoo name), ``source_run`` (absolute path), ``cxr_tf_version``, ``format``,
+        ``calibration`` (``cxr_tf.evaluation.calibration.fit``'s parameters from ``evaluate --calibrate``,
+        or None; applied to the probabilities before the thresholds).
     """
     chosen = run.thresholds() or {}
     return {
@@ -82,6 +85,7 @@ def metadata(run: runs.Run) -> dict[str, Any]:
         "model": run.config.model,
         "source_run": str(run.path.resolve()),
         "cxr_tf_version": cxr_tf.__version__,
+        "calibration": run.calibration(),
     }
 
 
@@ -162,7 +166,8 @@ def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None
         # tensor that BatchNormalization then refuses.
         probabilities = tf.cond(
             tf.shape(pixels)[0] > 0,
-            lambda: tf.cast(runs.probabilities(model(pixels, training=False), head), tf.float32),
+            lambda: tf.cast(calibration.apply(runs.probabilities(model(pixels, training=False), head),
+                                              meta.get("calibration"), meta["classes"]), tf.float32),
             lambda: tf.zeros([0, len(meta["classes"])], tf.float32))
         return {"probabilities": probabilities, "labels": tf.cast(probabilities >= thresholds, tf.int32)}
 

@@ -79,12 +79,20 @@ def load_model(path: str | Path) -> Model:
                     "exported SavedModel directory (python -m cxr_tf.export)")
 
 
-def _keras_probabilities(model: Any, head: str) -> Callable[[np.ndarray], np.ndarray]:
+def _keras_probabilities(model: Any, metadata: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """Probabilities of a Keras model, calibrated as ``metadata["calibration"]`` says (the SavedModel's
+    signatures do the same inside the graph)."""
     from keras import ops
 
     from cxr_tf import runs
+    from cxr_tf.evaluation import calibration
 
-    return lambda pixels: np.asarray(ops.convert_to_numpy(runs.probabilities(model.predict_on_batch(pixels), head)))
+    def probabilities(pixels: np.ndarray) -> np.ndarray:
+        raw = runs.probabilities(model.predict_on_batch(pixels), metadata["head"])
+        return np.asarray(ops.convert_to_numpy(calibration.apply(raw, metadata.get("calibration"),
+                                                                 metadata["classes"])))
+
+    return probabilities
 
 
 def _from_run(path: Path) -> Model:
@@ -92,7 +100,8 @@ def _from_run(path: Path) -> Model:
     from cxr_tf.serving import export
 
     run = runs.load(path)
-    return Model(path, export.metadata(run), _keras_probabilities(run.load_model(), run.head))
+    metadata = export.metadata(run)
+    return Model(path, metadata, _keras_probabilities(run.load_model(), metadata))
 
 
 def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
@@ -103,7 +112,7 @@ def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
                         "python -m cxr_tf.export --format keras")
     metadata = json.loads(metadata_file.read_text())
     model = runs.load_keras(keras_file, "--model")
-    return Model(path, metadata, _keras_probabilities(model, metadata["head"]))
+    return Model(path, metadata, _keras_probabilities(model, metadata))
 
 
 def _from_savedmodel(path: Path) -> Model:

@@ -1,0 +1,111 @@
+"""Where a model fails: its most confident false positives and false negatives per class, with Grad-CAM.
+
+An AUC says how often a model ranks wrongly, not what it gets wrong. The gallery shows, per class, the
+``per_class`` negatives with the highest probability above the operating threshold (false positives)
+and the positives with the lowest probability below it (false negatives), each overlaid with the
+Grad-CAM heatmap of that class (``explain.grad_cam``), so a reviewer sees whether the model looked at
+the finding, at a label, a tube or at nothing. Written by evaluate as ``errors/*.png`` and ``errors.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from cxr_tf.imaging import Transform
+
+if TYPE_CHECKING:
+    from cxr_tf.evaluation.evaluate import Predictions
+    from cxr_tf.runs import Run
+
+PER_CLASS = 3
+DIRECTORY = "errors"
+INDEX_FILE = "errors.json"
+KINDS = {"fp": "false positive", "fn": "false negative"}
+
+
+def select(preds: Predictions, classes: Sequence[str], head: str, thresholds: np.ndarray | None,
+           per_class: int = PER_CLASS) -> list[dict[str, Any]]:
+    """The most confident errors of every class, as ``errors.json`` entries without their file.
+
+    A multilabel class is predicted when its probability reaches ``thresholds[k]``; a single-label
+    (multiclass) image is predicted as its top class. Masked labels are never errors.
+
+    Returns:
+        Dicts ``{"class", "kind" ("fp" | "fn"), "rank" (1-based), "index" (row of predictions.csv),
+        "path", "probability", "threshold" (None for multiclass)}``, per class false positives then
+        false negatives.
+    """
+    out = []
+    for k, name in enumerate(classes):
+        prob = preds.probs[:, k]
+        predicted = preds.probs.argmax(axis=1) == k if head == "multiclass" else prob >= thresholds[k]
+        truth = preds.labels[:, k] > 0.5
+        for kind, wrong, order in (("fp", ~truth & predicted, -prob), ("fn", truth & ~predicted, prob)):
+            rows = np.flatnonzero(wrong & preds.mask[:, k])
+            for rank, index in enumerate(rows[np.argsort(order[rows], kind="stable")][:per_class], start=1):
+                out.append({"class": name, "kind": kind, "rank": rank, "index": int(index),
+                            "path": str(preds.paths[index]), "probability": float(prob[index]),
+                            "threshold": None if head == "multiclass" else float(thresholds[k])})
+    return out
+
+
+def stored_images(records: str, split: str, paths: set[str]) -> dict[str, np.ndarray]:
+    """The stored gray images (uint8 [H, W]) of the records of ``split`` whose path is in ``paths``."""
+    import tensorflow as tf
+
+    from cxr_tf.pipeline import parse
+    from cxr_tf.pipeline.dataset import serialized_records
+    from cxr_tf.records import features, info as records_info
+
+    info = records_info.load(records)
+    spec = features.feature_spec(len(info["classes"]))
+    wanted = tf.constant(sorted(paths) or [""])
+    keys = {k: spec[k] for k in (features.PATH_KEY, features.IMAGE_KEY)}
+    ds = serialized_records(records_info.shard_paths(records, info, split)) \
+        .map(lambda serialized: tf.io.parse_single_example(serialized, keys)) \
+        .filter(lambda example: tf.reduce_any(tf.equal(example[features.PATH_KEY], wanted))) \
+        .map(lambda example: (example[features.PATH_KEY], parse.decode_image(example[features.IMAGE_KEY])[..., 0]))
+    return {path.decode(): gray for path, gray in ds.as_numpy_iterator()}
+
+
+def gallery(model: Any, run: Run, records: str, split: str, preds: Predictions, thresholds: np.ndarray | None,
+            out_dir: Path, per_class: int = PER_CLASS) -> list[dict[str, Any]]:
+    """Write the error gallery: ``out_dir/errors/<class>_<fp|fn>_<rank>.png`` and ``out_dir/errors.json``.
+
+    Each PNG is the stored image with the class's Grad-CAM heatmap (``explain.overlay``), as the model
+    saw it (``serving.preprocess.model_input``, the input every command builds from a gray image).
+
+    Returns:
+        ``select``'s entries, each with ``file`` (relative to ``out_dir``).
+    """
+    from cxr_tf.evaluation import explain
+    from cxr_tf.serving.preprocess import model_input
+
+    import tensorflow as tf
+
+    entries = select(preds, run.classes, run.head, thresholds, per_class)
+    images = stored_images(records, split, {e["path"] for e in entries})
+    size, cfg = run.config.image_size, run.config
+    # One trace for every image: eager ops per image cost ~50 ms each.
+    prepare = tf.function(lambda gray: model_input(gray, image_size=size, resize=run.info["resize"],
+                                                   channels=cfg.input_channels),
+                          input_signature=[tf.TensorSpec([None, None], tf.uint8)])
+    folder = out_dir / DIRECTORY
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in run.classes:
+        chosen = [e for e in entries if e["class"] == name]
+        if not chosen:
+            continue
+        grays = [images[e["path"]] for e in chosen]
+        inputs = np.stack([prepare(g).numpy() for g in grays])
+        heatmaps = explain.grad_cam(model, inputs, run.classes.index(name), run.head)
+        for entry, gray, heatmap in zip(chosen, grays, heatmaps):
+            to_model = Transform(size / gray.shape[1], size / gray.shape[0], 0.0, 0.0)
+            entry["file"] = f"{DIRECTORY}/{explain.file_stem(name)}_{entry['kind']}_{entry['rank']}.png"
+            explain.save_png(out_dir / entry["file"], explain.overlay(gray, heatmap, to_model))
+    (out_dir / INDEX_FILE).write_text(json.dumps(entries, indent=2))
+    return entries
