@@ -58,8 +58,16 @@ def load(records_dir: str) -> dict[str, Any]:
     return info
 
 
+def split_entry(records_dir: str, info: dict[str, Any], split: str) -> dict[str, Any]:
+    """``info["splits"][split]``; a split that is missing or holds no example is a ``UserError`` naming both."""
+    entry = info["splits"].get(split)
+    if entry is None or not entry["examples"]:
+        have = ", ".join(f"{name} ({s['examples']})" for name, s in info["splits"].items()) or "none"
+        raise UserError(f"--records {records_dir} has no {'' if entry is None else 'example in its '}split "
+                        f"{split!r}; its splits (examples): {have}")
+    return entry
+
+
 def shard_paths(records_dir: str, info: dict[str, Any], split: str) -> list[str]:
-    """Full paths of the shards of ``split``; an unknown split lists the ones there are."""
-    if split not in info["splits"]:
-        raise UserError(f"{records_dir} has no split {split!r}; it has {', '.join(info['splits'])}")
-    return [join(str(records_dir), shard["file"]) for shard in info["splits"][split]["shards"]]
+    """Full paths of the shards of ``split``; an unknown or empty split lists the ones there are."""
+    return [join(str(records_dir), shard["file"]) for shard in split_entry(records_dir, info, split)["shards"]]

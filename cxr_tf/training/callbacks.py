@@ -135,3 +135,35 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         except OSError:
             shutil.rmtree(self.backup_dir, ignore_errors=True)
             self.backup_dir.mkdir(parents=True, exist_ok=True)
+
+
+class ReplicaStatistics(keras.callbacks.Callback):
+    """Averages the replicas' copies of non-trainable float weights (BatchNorm moving statistics) before
+    each validation pass, so the model validated, backed up and saved is one model.
+
+    Keras 3 creates BatchNorm's moving mean and variance with ``aggregation="none"``: under MirroredStrategy
+    each replica updates its own copy from its own part of the batch, and saving reads the first replica's.
+    Measured: after one epoch of 210 phantoms on 2 logical CPUs (cnn5), validation AUCs of the replicas'
+    mixture differed from the saved model's by up to 0.15. Moving averages are linear, so the mean of the
+    copies is the moving average of the replica-averaged batch statistics (for the variance, of the
+    replicas' within-batch variances). Integer weights (random-layer seeds) are left alone.
+
+    Args:
+        strategy: the ``tf.distribute.Strategy`` the model was built under.
+    """
+
+    def __init__(self, strategy: Any) -> None:
+        super().__init__()
+        self.strategy = strategy
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        import tensorflow as tf
+
+        for variable in self.model.non_trainable_variables:
+            if not tf.as_dtype(variable.dtype).is_floating:
+                continue
+            copies = self.strategy.experimental_local_results(variable.value)
+            if len(copies) > 1:
+                mean = tf.add_n([tf.convert_to_tensor(c) for c in copies]) / len(copies)
+                for copy in copies:
+                    copy.assign(mean)
