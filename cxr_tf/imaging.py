@@ -32,6 +32,9 @@ MAX_PIXELS = 8192 * 8192
 # Below this a file cannot hold a radiograph worth learning from (and 1-px "images" are usually
 # placeholders written by broken exports).
 MIN_SIDE = 16
+# Largest stored or model-input side a flag accepts: about the largest detectors' (~4300 px). A batch of
+# 32 float32 3-channel 4096 px inputs is already 6.4 GB.
+MAX_SIDE = 4096
 
 ResizeMode = Literal["squash", "pad", "crop"]
 Encoding = Literal["png", "jpeg"]

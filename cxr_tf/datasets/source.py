@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxr_tf.config import option, required
+from cxr_tf.config import SEED_MAX, option, required
 
 SPLIT_METHODS = ("multilabel", "labelset", "source", "random", "auto")
 
@@ -40,6 +40,6 @@ class SourceConfig:
     split: str | None = option(None, "patient-level split method; auto = source when the dataset has an "
                                      "official train/test split, else multilabel", choices=SPLIT_METHODS)
     split_classes: list[str] = option([], "classes the stratification balances (default: all)")
-    val: float = option(0.1, "share of patients in the validation split, 0-1")
-    test: float = option(0.2, "share of patients in the test split, 0-1")
-    seed: int = option(0, "seed of the split (and of anything random)")
+    val: float = option(0.1, "share of patients in the validation split", at_least=0, below=1)
+    test: float = option(0.2, "share of patients in the test split", at_least=0, below=1)
+    seed: int = option(0, "seed of the split (and of anything random)", at_least=0, at_most=SEED_MAX)
