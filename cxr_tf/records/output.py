@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import pandas as pd
@@ -28,6 +29,18 @@ FINGERPRINT = "fingerprint.json"
 PARTIAL = ".partial"
 
 
+def require_directory(out: str, flag: str = "--out") -> None:
+    """Raise ``UserError`` when local ``out``, or its nearest existing parent, is not a directory (a file
+    there would fail later with an ``OSError`` traceback). URLs (``gs://``...) are left to their store."""
+    if "://" in out:
+        return
+    for path in (Path(out), *Path(out).parents):
+        if path.exists():
+            if not path.is_dir():
+                raise UserError(f"{flag} {out}: {path} is a file, not a directory; choose another {flag}")
+            return
+
+
 def prepare(out: str, key: str, overwrite: bool) -> dict | None:
     """Make ``out`` ready for the build ``key``.
 
@@ -36,6 +49,7 @@ def prepare(out: str, key: str, overwrite: bool) -> dict | None:
     """
     import tensorflow as tf
 
+    require_directory(out)
     stamp = info.join(info.join(out, BUILD_DIR), FINGERPRINT)
     if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out):
         previous = None
@@ -130,6 +144,10 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
         "fingerprint": key,
         "cxr_tf_version": __version__,
     }
+    if not any(split["examples"] for split in splits.values()):
+        reasons = ", ".join(f"{n} {reason}" for reason, n in content["skipped"]["by_reason"].items())
+        raise DataError(f"no image could be stored: all {len(bad)} rows were skipped ({reasons}); {out} is not "
+                        "a finished build (check --images and the label file)")
     atomic_write(info.join(out, "manifest.csv"), _csv(kept))
     atomic_write(info.join(out, "skipped.csv"), _csv(bad))
     atomic_write(info.join(out, info.FILENAME), json.dumps(content, indent=2))  # last: marks completion

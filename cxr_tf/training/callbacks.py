@@ -18,6 +18,8 @@ from typing import Any
 
 import keras
 
+from cxr_tf.errors import DataError
+
 
 class EpochTiming(keras.callbacks.Callback):
     """Wall time and images/s of every epoch, appended to a JSON file (kept across resumes).
@@ -167,3 +169,25 @@ class ReplicaStatistics(keras.callbacks.Callback):
                 mean = tf.add_n([tf.convert_to_tensor(c) for c in copies]) / len(copies)
                 for copy in copies:
                     copy.assign(mean)
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """Keras' ``TerminateOnNaN``, raising ``DataError`` naming the epoch and step (both from 1) of the first
+    non-finite training loss instead of only stopping.
+
+    ``TerminateOnNaN`` ends ``fit`` as if it had finished, so the run would write its summary; the error
+    leaves the run unfinished (no ``summary.json``) and ``best.keras`` as the last finite epoch saved it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise DataError(f"the training loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}; "
+                            "stopped, the run is not finished (lower --lr or set --clipnorm, then re-run)")

@@ -70,7 +70,10 @@ def resolve_task(info: dict[str, Any], cfg: FitConfig) -> Task:
 def run_dir(cfg: FitConfig) -> Path:
     """The run directory (not created here); refuses one that holds a run with other settings (resuming
     needs the same)."""
+    from cxr_tf.records.output import require_directory
+
     run = Path(cfg.out or f"runs/{cfg.model}")
+    require_directory(str(run))
     saved = run / "config.toml"
     if saved.exists():
         # Placement flags do not change what is learnt; anything else must match to resume.
@@ -222,6 +225,7 @@ def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: floa
                                            warmup_epochs=cfg.warmup_epochs)
     monitor = setup.task.monitor
     callbacks = [
+        cb.StopOnNaN(),                          # first: no other callback sees a NaN step
         cb.ReplicaStatistics(setup.strategy),    # before any validation pass
         metric_lib.MeanAUC(setup.task.classes),  # first at epoch end: the callbacks after it read val_mean_auc
         schedule,
