@@ -4,7 +4,6 @@ without a split, an --out that is a file, an empty build. Each is one line and l
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
 import subprocess
