@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cxr_tf import cli, config, imaging
+from cxr_tf import cli, config, imaging, synth
 
 RECIPE = Path(__file__).resolve().parents[1] / "pipelines" / "demo_phantoms.toml"
 # Drawn at raised prevalence so that the test split holds enough positives of each class for a CI.
@@ -31,7 +31,7 @@ class DemoConfig:
 
     out: Path = config.option(Path("runs/demo"), "directory of the phantoms, records and run")
     n: int = config.option(1500, "number of phantom images", at_least=1)
-    size: int = config.option(128, "side of the phantoms and records, pixels", at_least=32,
+    size: int = config.option(128, "side of the phantoms and records, pixels", at_least=synth.MIN_SIZE,
                               at_most=imaging.MAX_SIDE)
     difficulty: float = config.option(0.5, "phantom difficulty, 0 obvious .. 1 subtle", at_least=0, at_most=1)
     epochs: int | None = config.option(None, "override the recipe's epochs", at_least=1)
@@ -42,7 +42,7 @@ class DemoConfig:
 
 def steps(cfg: DemoConfig) -> list[tuple[str, Callable[[Sequence[str]], int], list[str]]]:
     """The commands of the demo, in order: (module, its main, its argv)."""
-    from cxr_tf import build_records, evaluate, explain, fit, report, synth
+    from cxr_tf import build_records, evaluate, explain, fit, report
 
     phantoms, records, run = cfg.out / "phantoms", cfg.out / "records", cfg.out / "run"
     overrides = [f"records={records}", f"out={run}", f"seed={cfg.seed}"]
