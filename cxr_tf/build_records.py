@@ -10,7 +10,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from typing import Sequence
 
@@ -24,14 +23,16 @@ class BuildConfig(SourceConfig):
     """Flags of build_records: the adapter and split flags plus how records are stored."""
 
     out: str = config.required("output directory (local path or gs://, s3:// URL)")
-    image_size: int = config.option(256, "stored image side, pixels (train at this size or crop below it)")
+    image_size: int = config.option(256, "stored image side, pixels (train at this size or crop below it)",
+                                     at_least=imaging.MIN_SIDE, at_most=imaging.MAX_SIDE)
     resize: str = config.option("pad", "pad: keep aspect ratio, black borders; squash: stretch; "
                                        "crop: centre crop", choices=["pad", "squash", "crop"])
     encoding: str = config.option("png", "png (lossless) or jpeg (quality 95, ~4x smaller)",
                                   choices=["png", "jpeg"])
-    shard_mb: float = config.option(100.0, "target shard size in megabytes")
-    workers: int = config.option(0, "decoding processes; 0 = one per CPU core")
-    limit: int | None = config.option(None, "use only the first N manifest rows (quick trials)")
+    shard_mb: float = config.option(100.0, "target shard size in megabytes", above=0)
+    workers: int = config.option(0, "decoding processes; 0 = one per CPU core (more are capped at that)",
+                                at_least=0)
+    limit: int | None = config.option(None, "use only the first N manifest rows (quick trials)", at_least=1)
     strict: bool = config.option(False, "stop at the first unusable row or image instead of skipping it")
     overwrite: bool = config.option(False, "replace a different earlier build in --out")
     runner: str = config.option("local", "local: a process pool on this machine; beam: an Apache Beam "
@@ -43,10 +44,6 @@ class BuildConfig(SourceConfig):
 def main(argv: Sequence[str]) -> int:
     cfg = config.parse(BuildConfig, argv, prog="python -m cxr_tf.build_records",
                        description="Build sharded TFRecords from a chest X-ray dataset.")
-    if cfg.image_size < imaging.MIN_SIDE:
-        raise UserError(f"--image-size {cfg.image_size}: must be at least {imaging.MIN_SIDE}")
-    if cfg.shard_mb <= 0 or cfg.workers < 0 or (cfg.limit is not None and cfg.limit < 1):
-        raise UserError("--shard-mb must be > 0, --workers >= 0 and --limit >= 1")
 
     from cxr_tf import splits
     from cxr_tf.datasets import DATASETS
@@ -65,7 +62,7 @@ def main(argv: Sequence[str]) -> int:
     if cfg.runner == "beam":
         content = _beam().build_records_beam(manifest, cfg.out, options, beam_options=cfg.beam_option, **common)
     else:
-        content = build.build_records(manifest, cfg.out, options, workers=cfg.workers or os.cpu_count() or 1,
+        content = build.build_records(manifest, cfg.out, options, workers=cli.worker_count(cfg.workers),
                                       **common)
     print(splits.format_split_table(manifest))
     shards = sum(len(s["shards"]) for s in content["splits"].values())

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 from cxr_tf import __version__, reporting
 from cxr_tf.errors import CxrError, UserError
 
+log = reporting.logger("cli")
+
 _VERBOSITY = "verbosity"
 
 
@@ -173,3 +175,12 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None 
         print("interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def worker_count(requested: int, flag: str = "--workers") -> int:
+    """Processes for a ``--workers`` flag: 0 means one per core this process may use; more than that
+    is capped there, with a log line (a thousand processes on two cores only thrash)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if requested > cores:
+        log.warning("%s %d: capped at %d, the cores this machine gives the job", flag, requested, cores)
+    return min(requested, cores) if requested else cores

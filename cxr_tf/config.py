@@ -1,8 +1,10 @@
 """One config dataclass per command: CLI flags and TOML recipe keys map to its fields one to one.
 
 A field ``image_size`` is the flag ``--image-size`` and the recipe key ``image_size``. Field
-metadata carries the help text and allowed choices. A run writes its resolved config back as
-TOML (``to_toml``), so it can be re-run with ``--recipe``.
+metadata carries the help text, the allowed choices and, for numbers, the allowed range (``Range``):
+every flag and recipe key is checked once, in ``build``, before a command does anything (a float must
+also be finite). A run writes its resolved config back as TOML (``to_toml``), so it can be re-run with
+``--recipe``.
 
 Examples:
     >>> from dataclasses import dataclass
@@ -11,12 +13,19 @@ Examples:
     ...     size: int = option(224, "stored image side, pixels")
     >>> parse(Cfg, ["--size", "96"]).size
     96
+    >>> @dataclass
+    ... class Sized:
+    ...     size: int = option(224, "image side, pixels", at_least=16, at_most=4096)
+    >>> parse(Sized, ["--size", "0"])
+    Traceback (most recent call last):
+    cxr_tf.errors.UserError: Sized: --size 0: must be between 16 and 4096
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -29,15 +38,56 @@ from cxr_tf.cli import ArgumentParser
 from cxr_tf.errors import UserError
 
 C = TypeVar("C")
+# Largest seed NumPy (np.random.seed) and so keras.utils.set_random_seed accept.
+SEED_MAX = 2**32 - 1
 
 
-def option(default: Any, help: str, *, choices: Sequence[Any] | None = None, lists: str | None = None) -> Any:
-    """A dataclass field with its CLI help and allowed values.
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric field accepts: bounds inclusive (``at_least``, ``at_most``) or exclusive
+    (``above``, ``below``); ``None`` leaves that side open. A float must also be finite."""
+
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    below: float | None = None
+
+    def __str__(self) -> str:
+        low = (">=", self.at_least) if self.at_least is not None else (">", self.above)
+        high = ("<=", self.at_most) if self.at_most is not None else ("<", self.below)
+        if low[1] is not None and high[1] is not None:
+            if low[0] == ">=" and high[0] == "<=":
+                return f"between {_number(low[1])} and {_number(high[1])}"
+            return (f"in {'[' if low[0] == '>=' else '('}{_number(low[1])}, {_number(high[1])}"
+                    f"{']' if high[0] == '<=' else ')'}")
+        side = low if low[1] is not None else high
+        return f"{side[0]} {_number(side[1])}"
+
+    def admits(self, value: float) -> bool:
+        return ((self.at_least is None or value >= self.at_least) and (self.above is None or value > self.above)
+                and (self.at_most is None or value <= self.at_most) and (self.below is None or value < self.below))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _metadata(help: str, choices: Sequence[Any] | None, bounds: dict[str, float | None],
+              lists: str | None) -> dict[str, Any]:
+    allowed = Range(**bounds) if any(v is not None for v in bounds.values()) else None
+    return {"help": help + (f" ({allowed})" if allowed else ""), "choices": list(choices) if choices else None,
+            "range": allowed, "lists": lists}
+
+
+def option(default: Any, help: str, *, choices: Sequence[Any] | None = None, lists: str | None = None,
+           at_least: float | None = None, above: float | None = None, at_most: float | None = None,
+           below: float | None = None) -> Any:
+    """A dataclass field with its CLI help, allowed values and, for a number (or list of numbers), its range.
 
     ``lists`` names the ``cxr_tf.listing`` kind the field takes (``"models"``): the command then has a
     ``--list-models`` flag.
     """
-    meta = {"help": help, "choices": list(choices) if choices else None, "lists": lists}
+    meta = _metadata(help, choices, dict(at_least=at_least, above=above, at_most=at_most, below=below), lists)
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -125,7 +175,19 @@ def build(cls: type[C], values: dict[str, Any], source: str) -> C:
             raise UserError(f"{source}: {f.name}={values[f.name]!r} is not one of {choices}")
         if f.name in values:
             values[f.name] = _coerce(values[f.name], hints[f.name], f.name, source)
+            _check_range(values[f.name], f.metadata.get("range"), f.name, source)
     return cls(**values)
+
+
+def _check_range(value: Any, allowed: Range | None, name: str, source: str) -> None:
+    """A number (or each number of a list) that is not finite or outside ``allowed`` is a ``UserError``."""
+    for number in value if isinstance(value, list) else [value]:
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            continue
+        finite = math.isfinite(number)
+        if not finite or (allowed is not None and not allowed.admits(number)):
+            must = ("a finite number" + (f" {allowed}" if allowed else "")) if not finite else str(allowed)
+            raise UserError(f"{source}: --{name.replace('_', '-')} {number}: must be {must}")
 
 
 def _coerce(value: Any, annotation: Any, name: str, source: str) -> Any:

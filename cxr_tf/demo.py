@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, config, imaging, synth
 
 RECIPE = "demo_phantoms"  # pipelines/demo_phantoms.toml, shipped in the package (cxr_tf.resources)
 # Drawn at raised prevalence so that the test split holds enough positives of each class for a CI.
@@ -30,17 +30,19 @@ class DemoConfig:
     """Flags of demo."""
 
     out: Path = config.option(Path("runs/demo"), "directory of the phantoms, records and run")
-    n: int = config.option(1500, "number of phantom images")
-    size: int = config.option(128, "side of the phantoms and records, pixels")
-    difficulty: float = config.option(0.5, "phantom difficulty, 0 obvious .. 1 subtle")
-    epochs: int | None = config.option(None, "override the recipe's epochs")
-    image_size: int | None = config.option(None, "override the recipe's model input side, pixels")
-    seed: int = config.option(0, "seed of the phantoms, split and training")
+    n: int = config.option(1500, "number of phantom images", at_least=1)
+    size: int = config.option(128, "side of the phantoms and records, pixels", at_least=synth.MIN_SIZE,
+                              at_most=imaging.MAX_SIDE)
+    difficulty: float = config.option(0.5, "phantom difficulty, 0 obvious .. 1 subtle", at_least=0, at_most=1)
+    epochs: int | None = config.option(None, "override the recipe's epochs", at_least=1)
+    image_size: int | None = config.option(None, "override the recipe's model input side, pixels",
+                                          at_least=imaging.MIN_SIDE, at_most=imaging.MAX_SIDE)
+    seed: int = config.option(0, "seed of the phantoms, split and training", at_least=0, at_most=config.SEED_MAX)
 
 
 def steps(cfg: DemoConfig) -> list[tuple[str, Callable[[Sequence[str]], int], list[str]]]:
     """The commands of the demo, in order: (module, its main, its argv)."""
-    from cxr_tf import build_records, evaluate, explain, fit, report, synth
+    from cxr_tf import build_records, evaluate, explain, fit, report
 
     phantoms, records, run = cfg.out / "phantoms", cfg.out / "records", cfg.out / "run"
     overrides = [f"records={records}", f"out={run}", f"seed={cfg.seed}"]

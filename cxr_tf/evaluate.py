@@ -31,9 +31,10 @@ class EvaluateConfig:
                               "for external validation")
     threshold: str = option("youden", "operating threshold per class: youden or f1 (chosen on the val split) "
                                       "or a fixed probability such as 0.5")
-    resamples: int = option(1000, "patient-bootstrap resamples of the 95 %% confidence intervals (0: none)")
-    seed: int = option(0, "seed of the bootstrap and of the sweep's noise")
-    batch_size: int = option(64, "prediction batch size")
+    resamples: int = option(1000, "patient-bootstrap resamples of the 95 %% confidence intervals (0: none)",
+                            at_least=0)
+    seed: int = option(0, "seed of the bootstrap and of the sweep's noise", at_least=0, at_most=config.SEED_MAX)
+    batch_size: int = option(64, "prediction batch size", at_least=1)
     out: str = option("", "output directory (default <run>/eval/<split>)")
     noise_sweep: list[str] = option([], "noise levels to re-evaluate under, NAME:LEVEL,LEVEL,... "
                                         "(poisson, gaussian, blur, jpeg), e.g. gaussian:0,5,10")

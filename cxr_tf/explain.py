@@ -39,7 +39,7 @@ class ExplainConfig:
     out: Path | None = config.option(None, "directory of the overlays (default: RUN/explain)")
     records: str | None = config.option(None, "records directory with boxes: report the Grad-CAM hit rate")
     split: str = config.option("test", "split of --records")
-    limit: int | None = config.option(None, "use only the first N boxed records")
+    limit: int | None = config.option(None, "use only the first N boxed records", at_least=1)
     layer: str | None = config.option(None, "feature map to weigh (default: the backbone's last one)")
 
 

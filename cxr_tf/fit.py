@@ -12,7 +12,6 @@ import sys
 from typing import Sequence
 
 from cxr_tf import cli, config
-from cxr_tf.errors import UserError
 from cxr_tf.training.fit_config import FitConfig
 
 
@@ -21,8 +20,6 @@ def main(argv: Sequence[str]) -> int:
                        description="Train a chest X-ray classifier on records built by build_records.")
     from cxr_tf.evaluation import provenance
     from cxr_tf.records import info as records_info
-    if cfg.log_every < 0 or cfg.tensorboard_every < 0:
-        raise UserError("--log-every and --tensorboard-every must be 0 or more")
     from cxr_tf.training.fit import train
 
     with records_info.naming_damaged_shards(cfg.records):

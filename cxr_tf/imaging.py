@@ -55,6 +55,9 @@ MAX_FILE_BYTES = 1 << 30
 # What libjpeg prints when it pads a truncated scan with grey instead of failing (jerror.h:
 # JWRN_JPEG_EOF "Premature end of JPEG file", JWRN_HIT_MARKER "premature end of data segment").
 _TRUNCATION_MESSAGES = ("premature end of jpeg file", "premature end of data segment")
+# Largest stored or model-input side a flag accepts: about the largest detectors' (~4300 px). A batch of
+# 32 float32 3-channel 4096 px inputs is already 6.4 GB.
+MAX_SIDE = 4096
 
 ResizeMode = Literal["squash", "pad", "crop"]
 Encoding = Literal["png", "jpeg"]

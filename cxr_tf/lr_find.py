@@ -26,11 +26,13 @@ from cxr_tf.training.fit_config import FitConfig
 class LrFindConfig(FitConfig):
     """Flags of lr_find: fit's, plus the range test's own."""
 
-    min_lr: float = option(1e-7, "learning rate of the first batch")
-    max_lr: float = option(1.0, "learning rate of the last batch (rates rise geometrically in between)")
-    steps: int = option(100, "batches of the test, one learning rate each")
-    smooth: float = option(0.98, "exponential smoothing of the loss curve (0 = none)")
-    stop_factor: float = option(4.0, "stop once the smoothed loss exceeds this many times its lowest value")
+    min_lr: float = option(1e-7, "learning rate of the first batch", above=0)
+    max_lr: float = option(1.0, "learning rate of the last batch (rates rise geometrically in between)",
+                           above=0)
+    steps: int = option(100, "batches of the test, one learning rate each", at_least=2)
+    smooth: float = option(0.98, "exponential smoothing of the loss curve (0 = none)", at_least=0, below=1)
+    stop_factor: float = option(4.0, "stop once the smoothed loss exceeds this many times its lowest value",
+                                above=1)
     out: str = option("", "directory of lr_find.csv and lr_find.png (default runs/lr_find/<model>)")
 
 

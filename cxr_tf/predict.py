@@ -34,7 +34,7 @@ class PredictConfig:
                                           "arguments)")
     format: str = config.option("json", "output format", choices=["json", "csv"])
     out: str = config.option("", "output file (default: standard output)")
-    batch_size: int = config.option(32, "images per model call")
+    batch_size: int = config.option(32, "images per model call", at_least=1)
 
 
 def parse(argv: Sequence[str]) -> PredictConfig:
@@ -44,8 +44,6 @@ def parse(argv: Sequence[str]) -> PredictConfig:
                                         field="inputs", metavar="IMAGE|DIR|CSV")
     if not cfg.inputs:
         raise UserError(f"{prog}: give at least one IMAGE, DIR or CSV (see --help)")
-    if cfg.batch_size < 1:
-        raise UserError(f"--batch-size {cfg.batch_size}: must be at least 1")
     return cfg
 
 

@@ -10,15 +10,13 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from cxr_tf import cli, config
-from cxr_tf.errors import UserError
+from cxr_tf import cli, config, imaging
 
 MIN_SIZE = 32  # below this the ribs and lesions are sub-pixel
 
@@ -28,40 +26,31 @@ class SynthConfig:
     """Flags of synth."""
 
     out: Path = config.required("output directory")
-    n: int = config.option(2000, "number of images")
-    size: int = config.option(256, "image side, pixels")
-    seed: int = config.option(0, "random seed; the same seed and flags give byte-identical files")
+    n: int = config.option(2000, "number of images", at_least=1)
+    size: int = config.option(256, "image side, pixels", at_least=MIN_SIZE, at_most=imaging.MAX_SIDE)
+    seed: int = config.option(0, "random seed; the same seed and flags give byte-identical files",
+                              at_least=0, at_most=config.SEED_MAX)
     style: str = config.option("nih", "layout and label files: nih (ChestX-ray14), chexpert (CheXpert-v1.0-small, "
                                       "frontal only) or folders (one class per image)",
                                choices=["nih", "chexpert", "folders"])
-    difficulty: float = config.option(0.5, "0 obvious .. 1 subtle: scales lesion contrast and size")
+    difficulty: float = config.option(0.5, "0 obvious .. 1 subtle: scales lesion contrast and size",
+                                      at_least=0, at_most=1)
     findings: list[str] = config.option([], "findings to draw (NIH names); default: all ten for nih/chexpert, "
                                             "Cardiomegaly Effusion Pneumothorax Pneumonia for folders")
     prevalence: list[str] = config.option([], "NAME=P per-image probability of a finding, e.g. Effusion=0.3 "
                                               "(repeatable; folders: class shares, Normal takes the rest)")
-    label_noise: float = config.option(0.02, "probability that a report gets a finding wrong")
-    uncertain: float = config.option(0.1, "chexpert: share of reported positives written as uncertain (-1.0)")
-    blank: float = config.option(0.5, "chexpert: share of negatives left blank")
-    valid_share: float = config.option(0.05, "chexpert: share of patients in valid.csv")
-    workers: int = config.option(0, "drawing processes; 0 = one per CPU core")
-
-
-def _rate(value: float, flag: str) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise UserError(f"--{flag} {value}: must be between 0 and 1")
+    label_noise: float = config.option(0.02, "probability that a report gets a finding wrong", at_least=0, at_most=1)
+    uncertain: float = config.option(0.1, "chexpert: share of reported positives written as uncertain (-1.0)",
+                                     at_least=0, at_most=1)
+    blank: float = config.option(0.5, "chexpert: share of negatives left blank", at_least=0, at_most=1)
+    valid_share: float = config.option(0.05, "chexpert: share of patients in valid.csv", at_least=0, at_most=1)
+    workers: int = config.option(0, "drawing processes; 0 = one per CPU core (more are capped at that)",
+                                at_least=0)
 
 
 def main(argv: Sequence[str]) -> int:
     cfg = config.parse(SynthConfig, argv, prog="python -m cxr_tf.synth",
                        description="Write synthetic chest X-ray phantoms in a real dataset's layout.")
-    if cfg.n < 1:
-        raise UserError(f"--n {cfg.n}: must be at least 1")
-    if cfg.size < MIN_SIZE:
-        raise UserError(f"--size {cfg.size}: must be at least {MIN_SIZE}")
-    if cfg.workers < 0:
-        raise UserError(f"--workers {cfg.workers}: must be 0 (one per core) or more")
-    for flag in ("difficulty", "label_noise", "uncertain", "blank", "valid_share"):
-        _rate(getattr(cfg, flag), flag.replace("_", "-"))
 
     from cxr_tf.phantoms import dataset, generate, writers
 
@@ -70,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
     specs = generate.plan(cfg.n, cfg.seed, chances, single_label=style.single_label, label_noise=cfg.label_noise,
                           holdout_share=cfg.valid_share if cfg.style == "chexpert" else 0.0)
     dataset.claim(cfg.out, config.to_dict(cfg), config.to_toml(cfg), ignore=("workers",))
-    workers = cfg.workers or os.cpu_count() or 1
+    workers = cli.worker_count(cfg.workers)
     start = time.perf_counter()
     files = dataset.write_dataset(cfg.out, specs, cfg.style, cfg.size, cfg.difficulty, cfg.seed, workers,
                                   writers.LabelOptions(cfg.size, cfg.seed, cfg.uncertain, cfg.blank))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -60,3 +61,35 @@ def test_bare_arguments_join_their_list_field_wherever_the_flags_are():
     cfg = config.parse_with_positionals(Toy, ["x.png", "--records", "r", "y.png", "--noise", "z.png"], "toy", "",
                                         field="noise", metavar="IMAGE")
     assert cfg.noise == ["x.png", "y.png", "z.png"] and cfg.records == "r"
+
+
+@dataclasses.dataclass(kw_only=True)
+class Ranged:
+    lr: float = config.option(1e-3, "rate", above=0)
+    dropout: float = config.option(0.0, "dropout", at_least=0, below=1)
+    size: int = config.option(64, "side", at_least=16, at_most=4096)
+    weights: list[float] = config.option([1.0], "weights", at_least=0)
+    steps: int | None = config.option(None, "steps", at_least=1)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "nan"], "--lr nan: must be a finite number > 0"),
+    (["--lr", "inf"], "--lr inf: must be a finite number > 0"),
+    (["--lr", "0"], "--lr 0.0: must be > 0"),
+    (["--dropout", "1"], "--dropout 1.0: must be in [0, 1)"),
+    (["--size", "4097"], "--size 4097: must be between 16 and 4096"),
+    (["--weights", "1", "-2"], "--weights -2.0: must be >= 0"),
+    (["--steps", "-3"], "--steps -3: must be >= 1"),
+])
+def test_numbers_outside_their_range_or_not_finite_are_refused_naming_the_flag(argv, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        config.parse(Ranged, argv)
+
+
+def test_recipe_values_are_range_checked_like_flags_and_help_states_the_range(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("lr = nan\n")
+    with pytest.raises(UserError, match=re.escape("--lr nan: must be a finite number > 0")):
+        config.parse(Ranged, ["--recipe", str(recipe)], recipes=True)
+    assert config.parse(Ranged, ["--steps", "1", "--dropout", "0.5"]).steps == 1
+    assert "side (between 16 and 4096)" in config.parser_for(Ranged, "p", "").format_help()

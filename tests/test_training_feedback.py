@@ -150,4 +150,4 @@ def test_changing_feedback_flags_does_not_stop_a_run_from_resuming(tmp_path):
 
 def test_negative_feedback_intervals_are_one_line_errors(capsys):
     assert cli.run(fit_cli.main, ["--records", "records", "--log-every", "-1"]) == 2
-    assert "--log-every and --tensorboard-every must be 0 or more" in capsys.readouterr().err
+    assert "--log-every -1: must be >= 0" in capsys.readouterr().err

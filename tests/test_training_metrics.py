@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -49,3 +51,21 @@ def test_mean_auc_callback_averages_per_class_values():
     logs = {"auc_Pleural_Effusion": 0.8, "auc_Edema": 0.6, "val_auc_Pleural_Effusion": 0.7, "val_auc_Edema": 0.5}
     callback.on_epoch_end(0, logs)
     assert logs["mean_auc"] == pytest.approx(0.7) and logs["val_mean_auc"] == pytest.approx(0.6)
+
+
+def test_a_class_without_positives_has_no_auc_instead_of_zero():
+    y = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]], "float32")
+    logits = np.array([[2.0, 1.0], [-1.0, 0.0], [1.0, -1.0], [-2.0, 2.0]], "float32")
+    assert auc_of(metrics.ClassAUC(0), y, logits) == pytest.approx(1.0)
+    assert np.isnan(auc_of(metrics.ClassAUC(1), y, logits))
+
+
+def test_mean_auc_leaves_out_classes_without_an_auc_and_says_which_once(caplog):
+    callback = metrics.MeanAUC(["Cardiomegaly", "Edema", "Fracture"])
+    with caplog.at_level(logging.WARNING, logger="cxr_tf"):
+        for epoch in range(2):
+            logs = {"val_auc_Cardiomegaly": 0.6, "val_auc_Edema": 0.5, "val_auc_Fracture": float("nan")}
+            callback.on_epoch_end(epoch, logs)
+            assert logs["val_mean_auc"] == pytest.approx(0.55), "not (0.6 + 0.5 + 0) / 3 = 0.37"
+    lines = [r.getMessage() for r in caplog.records if "leaves out" in r.getMessage()]
+    assert lines == ["val_mean_auc leaves out Fracture: no positive (or no negative) label in the validation data"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxr_tf.config import option, required
+from cxr_tf.config import SEED_MAX, option, required
 
 SPLIT_METHODS = ("multilabel", "labelset", "source", "random", "auto")
 
@@ -51,8 +51,9 @@ class SourceConfig:
     split_propagate_parents: str = option("none", "label tree as the stratification sees it: none, positive or "
                                                   "uncertain (a positive or uncertain child makes its parents "
                                                   "positive: S1)", choices=["none", "positive", "uncertain"])
-    val: float | None = option(None, "share of patients in the validation split, 0-1 (default 0.1); with "
+    val: float | None = option(None, "share of patients in the validation split (default 0.1); with "
                                      "--split source it carves a stratified val from the source's train patients "
-                                     "(default: keep the source's val split, or carve 0.1 when it has none)")
-    test: float = option(0.2, "share of patients in the test split, 0-1")
-    seed: int = option(0, "seed of the split (and of anything random)")
+                                     "(default: keep the source's val split, or carve 0.1 when it has none)",
+                               at_least=0, below=1)
+    test: float = option(0.2, "share of patients in the test split", at_least=0, below=1)
+    seed: int = option(0, "seed of the split (and of anything random)", at_least=0, at_most=SEED_MAX)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from cxr_tf import labels
 from cxr_tf.pipeline import label_policy
-from cxr_tf.pipeline.dataset import select_classes
+from cxr_tf.pipeline.dataset import select_classes, split_examples
 from cxr_tf.records import features
 from cxr_tf.records import info as records_info
 
@@ -55,3 +55,28 @@ def label_counts(records: str, split: str, *, classes: Sequence[str] | None = No
         positives += pos.numpy()
         negatives += neg.numpy()
     return positives, negatives
+
+
+def example_count(records: str, split: str, *, classes: Sequence[str] | None = None,
+                  exclusive_classes: bool = False) -> int:
+    """Examples ``make_dataset`` yields for ``split`` without balancing.
+
+    ``dataset.json``'s counts give it (``split_examples``) unless ``exclusive_classes``: which images lie
+    within the classes is known only from their labels, so that takes one pass over them (no image is
+    decoded).
+    """
+    info = records_info.load(records)
+    available = info["classes"]
+    selected = select_classes(available, classes)
+    if not exclusive_classes:
+        return split_examples(info, split, selected)
+    others = [c for c in range(len(available)) if c not in selected]
+    spec = {features.LABELS_KEY: tf.io.FixedLenFeature([len(available)], tf.int64)}
+    kept = 0
+    for serialized in tf.data.TFRecordDataset(records_info.shard_paths(records, info, split)).batch(BATCH):
+        state = tf.io.parse_example(serialized, spec)[features.LABELS_KEY].numpy()
+        keep = ~(state[:, others] == labels.POSITIVE).any(axis=1)
+        if info["task"] == "multiclass":
+            keep &= (state[:, selected] == labels.POSITIVE).any(axis=1)
+        kept += int(keep.sum())
+    return kept

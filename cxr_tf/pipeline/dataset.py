@@ -5,6 +5,11 @@ Stages (all pure TensorFlow ops, so the whole graph runs in the C++ tf.data runt
     shard files -> interleaved parallel reads -> [cache] -> [shuffle] -> parse + label policy
     -> [balance] -> (+ per-example seed) -> decode, resize or random warp, noise,
     photometric jitter + channels (one table lookup) (parallel map) -> batch -> prefetch
+
+Under a ``tf.distribute`` strategy each batch is split over the replicas, and a replica given no example
+fails (BatchNormalization: "Incompatible shapes: [32] vs. [0,64,64,3]"); so does Keras when the first
+batch splits unevenly. Training drops the last partial batch (``drop_remainder``); evaluation pads it
+(``pad_batches``), so that every example is still seen exactly once.
 """
 
 from __future__ import annotations
@@ -81,6 +86,46 @@ def to_channels(image: tf.Tensor, mode: str, photometric: dict[str, tf.Tensor] |
     else:
         tables = tf.tile(tf.cast(jittered, tf.float32)[:, tf.newaxis], [1, 3 if mode == "gray3" else 1])
     return tf.gather(tables, levels)
+
+
+def split_examples(info: dict, split: str, selected: Sequence[int]) -> int:
+    """Examples ``make_dataset`` yields for ``split`` (without balancing), from ``dataset.json``'s counts.
+
+    A single-label task keeps only the examples of the ``selected`` classes, one positive each.
+    """
+    entry = info["splits"][split]
+    if info["task"] == "multiclass" and len(selected) < len(info["classes"]):
+        return sum(int(entry["counts"][info["classes"][c]]["positive"]) for c in selected)
+    return int(entry["examples"])
+
+
+def pad_batches(ds: tf.data.Dataset, batch_size: int, examples: int,
+                steps: int | None = None) -> tuple[tf.data.Dataset, int]:
+    """Every batch of an ``(images, labels, weights)`` stream of ``examples`` made ``batch_size`` long.
+
+    The last partial batch is padded with all-zero examples of weight 0, so a strategy splits every batch
+    evenly. Keras averages a loss over batch slots, pads included; the weights of the real examples are
+    therefore scaled by ``slots / examples`` (over the ``steps`` batches read, default all), which makes the
+    mean loss the mean over the real examples and leaves ratios of weights (AUC, accuracy) unchanged.
+
+    Returns:
+        The stream (at most ``steps`` batches; weights float32, scaled) and its number of batches.
+    """
+    batches = -(-examples // batch_size)
+    if steps is not None:
+        batches = min(batches, steps)
+    scale = batches * batch_size / min(examples, batches * batch_size)
+
+    @tf.autograph.experimental.do_not_convert
+    def pad(images: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        missing = batch_size - tf.shape(images)[0]
+
+        def fill(t: tf.Tensor) -> tf.Tensor:
+            return tf.pad(t, [[0, missing]] + [[0, 0]] * (t.shape.rank - 1))
+
+        return fill(images), fill(labels), fill(weights) * scale
+
+    return ds.take(batches).map(pad, num_parallel_calls=AUTOTUNE), batches
 
 
 def serialized_records(paths: Sequence[str], *, shuffle: bool = False, seed: int | None = None,

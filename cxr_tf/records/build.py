@@ -119,6 +119,10 @@ def plan_build(manifest: mf.Manifest, options: RecordOptions, *, strict: bool) -
     if strict and len(manifest.skipped):
         first = manifest.skipped.iloc[0]
         raise DataError(f"{first['path']}: {first['reason']} (--strict)")
+    if manifest.frame.empty:
+        rejected = (f"; all {len(manifest.skipped)} were rejected, the first: {manifest.skipped.iloc[0]['path']}: "
+                    f"{manifest.skipped.iloc[0]['reason']}" if len(manifest.skipped) else "")
+        raise DataError(f"nothing to build: the --labels of --dataset {manifest.dataset} give no image row{rejected}")
     shards = {split: [(shard_name(split, i, len(pieces)), rows) for i, rows in enumerate(pieces)]
               for split, pieces in plan_shards(manifest.frame, options).items()}
     return BuildPlan(fingerprint(manifest, options), tasks_from_manifest(manifest), shards)

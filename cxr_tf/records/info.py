@@ -80,19 +80,27 @@ def content_checksum(info: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def split_entry(records_dir: str, info: dict[str, Any], split: str) -> dict[str, Any]:
+    """``info["splits"][split]``; a split that is missing or holds no example is a ``UserError`` naming both."""
+    entry = info["splits"].get(split)
+    if entry is None or not entry["examples"]:
+        have = ", ".join(f"{name} ({s['examples']})" for name, s in info["splits"].items()) or "none"
+        raise UserError(f"--records {records_dir} has no {'' if entry is None else 'example in its '}split "
+                        f"{split!r}; its splits (examples): {have}")
+    return entry
+
+
 def shard_paths(records_dir: str, info: dict[str, Any], split: str) -> list[str]:
     """Full paths of the shards of ``split``, each checked to exist with its recorded size.
 
     Raises:
-        UserError: an unknown split (the ones there are are listed), a missing shard, or a shard whose
+        UserError: an unknown or empty split (the ones there are are listed), a missing shard, or a shard whose
             size differs from dataset.json's ``bytes`` (replaced or truncated).
     """
     import tensorflow as tf
 
-    if split not in info["splits"]:
-        raise UserError(f"{records_dir} has no split {split!r}; it has {', '.join(info['splits'])}")
     paths = []
-    for shard in info["splits"][split]["shards"]:
+    for shard in split_entry(records_dir, info, split)["shards"]:
         path = join(str(records_dir), shard["file"])
         if "bytes" in shard:
             try:
@@ -115,8 +123,10 @@ def verify_shards(records_dir: str, info: dict[str, Any]) -> int:
     import tensorflow as tf
 
     checked = 0
-    for split in info["splits"]:
-        for path, shard in zip(shard_paths(records_dir, info, split), info["splits"][split]["shards"]):
+    for split, entry in info["splits"].items():
+        if not entry["examples"]:
+            continue  # an empty split has no shard to check (and shard_paths refuses it)
+        for path, shard in zip(shard_paths(records_dir, info, split), entry["shards"]):
             if not shard.get("sha256"):
                 continue
             digest = hashlib.sha256()

@@ -38,6 +38,18 @@ _BUILD_FILE = re.compile(r"([a-z]+-\d{5}-of-\d{5}\.tfrecord|dataset\.json|manife
 _SIDECAR = re.compile(r".+\.json(\.partial)?")
 
 
+def require_directory(out: str, flag: str = "--out") -> None:
+    """Raise ``UserError`` when local ``out``, or its nearest existing parent, is not a directory (a file
+    there would fail later with an ``OSError`` traceback). URLs (``gs://``...) are left to their store."""
+    if "://" in out:
+        return
+    for path in (Path(out), *Path(out).parents):
+        if path.exists():
+            if not path.is_dir():
+                raise UserError(f"{flag} {out}: {path} is a file, not a directory; choose another {flag}")
+            return
+
+
 def prepare(out: str, key: str, overwrite: bool) -> dict | None:
     """Make ``out`` ready for the build ``key`` (call it under ``claim(out, ...)``).
 
@@ -48,6 +60,7 @@ def prepare(out: str, key: str, overwrite: bool) -> dict | None:
     """
     import tensorflow as tf
 
+    require_directory(out)
     stamp = info.join(info.join(out, BUILD_DIR), FINGERPRINT)
     present = [name.rstrip("/") for name in tf.io.gfile.listdir(out)] if tf.io.gfile.isdir(out) else []
     present = sorted(name for name in present if name != LOCK)
@@ -203,6 +216,10 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
         "fingerprint": key,
         "cxr_tf_version": __version__,
     }
+    if not any(split["examples"] for split in splits.values()):
+        reasons = ", ".join(f"{n} {reason}" for reason, n in content["skipped"]["by_reason"].items())
+        raise DataError(f"no image could be stored: all {len(bad)} rows were skipped ({reasons}); {out} is not "
+                        "a finished build (check --images and the label file)")
     content["checksum"] = info.content_checksum(content)
     atomic_write(info.join(out, "manifest.csv"), _csv(kept))
     atomic_write(info.join(out, "skipped.csv"), _csv(bad))

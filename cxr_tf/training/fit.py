@@ -25,6 +25,7 @@ pieces of ``train``; ``python -m cxr_tf.lr_find`` and ``benchmarks/fit_overhead.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,10 @@ def resolve_task(info: dict[str, Any], cfg: FitConfig) -> Task:
 def run_dir(cfg: FitConfig) -> Path:
     """The run directory (not created here); refuses one that holds a run with other settings (resuming
     needs the same)."""
+    from cxr_tf.records.output import require_directory
+
     run = Path(cfg.out or f"runs/{cfg.model}")
+    require_directory(str(run))
     saved = run / "config.toml"
     if saved.exists():
         # Placement, feedback and --verify do not change what is learnt; anything else must match to resume.
@@ -96,8 +100,9 @@ class Setup:
     strategy: tf.distribute.Strategy
     global_batch: int          # per-replica batch x replicas
     steps_per_epoch: int
+    validation_steps: int      # batches of one pass over val_ds
     train_ds: tf.data.Dataset  # repeated; (images float32 [B, S, S, C] 0-255, labels, weights) batches
-    val_ds: tf.data.Dataset    # one pass over the val split, same structure
+    val_ds: tf.data.Dataset    # one pass over the val split (or --validation-steps of it), same structure
     positives: np.ndarray      # float64 [K] train-split label counts under the label policy
     negatives: np.ndarray
     model: keras.Model         # logits
@@ -116,7 +121,8 @@ def prepare(cfg: FitConfig) -> Setup:
 
     from cxr_tf.models import build_model
     from cxr_tf.pipeline import make_dataset
-    from cxr_tf.pipeline.counts import label_counts
+    from cxr_tf.pipeline.counts import example_count, label_counts
+    from cxr_tf.pipeline.dataset import pad_batches
     from cxr_tf.records import info as records_info
     from cxr_tf.training.losses import LOSSES
 
@@ -128,23 +134,42 @@ def prepare(cfg: FitConfig) -> Setup:
     keras.utils.set_random_seed(cfg.seed)
 
     dist = strategy_lib.make_strategy(cfg.strategy)
-    global_batch = cfg.batch_size * dist.num_replicas_in_sync
+    replicas = dist.num_replicas_in_sync
+    global_batch = cfg.batch_size * replicas
+    for split in ("train", "val"):
+        records_info.split_entry(cfg.records, info, split)  # a missing or empty split is one line
+    train_examples = example_count(cfg.records, "train", classes=task.classes,
+                                   exclusive_classes=cfg.exclusive_classes)
     policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
               "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
     data = dict(policy, image_size=cfg.image_size, channels=cfg.input_channels, batch_size=global_batch,
                 seed=cfg.seed, cache=cfg.cache)
-    steps = cfg.steps_per_epoch or max(1, -(-info["splits"]["train"]["examples"] // global_batch))
+    if replicas > 1:
+        # Full global batches only: a last partial batch can leave a replica with no example, which
+        # fails; the examples dropped differ from epoch to epoch as the shuffle does.
+        if train_examples < global_batch:
+            raise UserError(f"--records {cfg.records}: the train split has {train_examples} examples, fewer than "
+                            f"one global batch ({cfg.batch_size} x {replicas} replicas); lower --batch-size")
+        steps = cfg.steps_per_epoch or train_examples // global_batch
+    else:
+        steps = cfg.steps_per_epoch or -(-train_examples // global_batch)
     train_ds = make_dataset(cfg.records, "train", augment=cfg.augment, noise=cfg.noise or None,
-                            balance=cfg.balance, **data).repeat()
+                            balance=cfg.balance, drop_remainder=replicas > 1, **data).repeat()
     val_ds = make_dataset(cfg.records, "val", **data)
-    if (task.head != "multiclass" or len(task.classes) == len(info["classes"])) and not cfg.exclusive_classes:
-        # Every val record is kept: telling Keras how many batches there are spares it a false "input ran
-        # out of data" warning at the end of each validation pass.
-        batches = -(-info["splits"]["val"]["examples"] // global_batch)
-        val_ds = val_ds.apply(tf.data.experimental.assert_cardinality(batches))
+    val_examples = example_count(cfg.records, "val", classes=task.classes, exclusive_classes=cfg.exclusive_classes)
+    if replicas > 1:
+        val_ds, val_steps = pad_batches(val_ds, global_batch, val_examples, cfg.validation_steps)
+    else:
+        val_steps = min(-(-val_examples // global_batch), cfg.validation_steps or math.inf)
+        val_ds = val_ds.take(val_steps)
+    # Telling Keras how many batches there are spares it a false "input ran out of data" warning at the end
+    # of each validation pass.
+    val_ds = val_ds.apply(tf.data.experimental.assert_cardinality(val_steps))
     if task.head == "multiclass":
-        # One label per image, never masked, and Keras weighs a per-image loss only by per-image weights.
-        train_ds, val_ds = (ds.map(lambda images, labels, _: (images, labels)) for ds in (train_ds, val_ds))
+        # One label per image, never masked: Keras weighs a per-image loss only by per-image weights (ones,
+        # zero for padding).
+        train_ds, val_ds = (ds.map(lambda images, labels, weights: (images, labels, weights[:, 0]))
+                            for ds in (train_ds, val_ds))
     positives, negatives = label_counts(cfg.records, "train", **policy)
     channels = 1 if cfg.input_channels == "gray1" else 3
 
@@ -153,7 +178,8 @@ def prepare(cfg: FitConfig) -> Setup:
                             channels=channels, weights=cfg.weights, dropout=cfg.dropout,
                             freeze_stages=cfg.freeze_stages)
         loss = LOSSES.get(cfg.loss)(positives=positives, negatives=negatives, class_weights=cfg.class_weights)
-    return Setup(info, task, dist, global_batch, steps, train_ds, val_ds, positives, negatives, model, loss)
+    return Setup(info, task, dist, global_batch, steps, int(val_steps), train_ds, val_ds, positives, negatives,
+                 model, loss)
 
 
 def compile_phase(setup: Setup, cfg: FitConfig, lr: float, trainable_backbone: bool) -> None:
@@ -174,10 +200,11 @@ def compile_phase(setup: Setup, cfg: FitConfig, lr: float, trainable_backbone: b
         optimizer = OPTIMIZERS.get(cfg.optimizer)(learning_rate=lr, weight_decay=cfg.weight_decay,
                                                   momentum=cfg.momentum, nesterov=cfg.nesterov,
                                                   clipnorm=cfg.clipnorm)
-        # Accuracy is per example; the pipeline's weights are per class (they mask U-Ignore labels).
+        # Weighted metrics: padding examples (several replicas) have weight 0. Accuracy is only for the
+        # single-label head, whose weights are per example (elsewhere they are per class: U-Ignore masks).
         accuracy = [keras.metrics.CategoricalAccuracy(name="accuracy")] if task.head == "multiclass" else []
-        model.compile(optimizer=optimizer, loss=setup.loss, metrics=accuracy,
-                      weighted_metrics=metric_lib.class_aucs(task.classes, task.head), jit_compile=cfg.jit_compile)
+        model.compile(optimizer=optimizer, loss=setup.loss, jit_compile=cfg.jit_compile,
+                      weighted_metrics=accuracy + metric_lib.class_aucs(task.classes, task.head))
 
 
 def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: float, epochs: int,
@@ -207,7 +234,9 @@ def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: floa
                                            warmup_epochs=cfg.warmup_epochs)
     monitor = setup.task.monitor
     callbacks = [
-        metric_lib.MeanAUC(setup.task.classes),  # first: the callbacks after it read val_mean_auc
+        cb.StopOnNaN(),                          # first: no other callback sees a NaN step
+        cb.ReplicaStatistics(setup.strategy),    # before any validation pass
+        metric_lib.MeanAUC(setup.task.classes),  # first at epoch end: the callbacks after it read val_mean_auc
         schedule,
         cb.BestModel(run / "best.keras", history_csv, monitor, "max"),
         # Before the logs: an epoch reaches history.csv only once the model and its backup are saved.
@@ -262,7 +291,7 @@ def train(cfg: FitConfig) -> dict[str, Any]:
                         "trainable": int(sum(int(tf.size(w)) for w in model.trainable_weights))}
         params_json.write_text(json.dumps(params, indent=2))
         model.fit(setup.train_ds, validation_data=setup.val_ds, epochs=epochs[1], initial_epoch=epochs[0],
-                  steps_per_epoch=setup.steps_per_epoch, validation_steps=cfg.validation_steps,
+                  steps_per_epoch=setup.steps_per_epoch, validation_steps=setup.validation_steps,
                   callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1] - epochs[0], inputs,
                                             restore_from=run),
                   shuffle=False, verbose=0)  # the records pipeline shuffles; cb.Progress reports

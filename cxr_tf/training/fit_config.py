@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from cxr_tf.config import option, required
+from cxr_tf.config import SEED_MAX, option, required
+from cxr_tf.imaging import MAX_SIDE, MIN_SIDE
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -26,7 +27,7 @@ class FitConfig:
                                     choices=["none", "positive", "uncertain"])
     exclusive_classes: bool = option(False, "keep only the images whose findings all lie within --classes (an "
                                             "image positive for another class of the records is dropped)")
-    image_size: int = option(224, "model input side, pixels")
+    image_size: int = option(224, "model input side, pixels", at_least=MIN_SIDE, at_most=MAX_SIDE)
     channels: str = option("gray3", "input channels: gray3 (image x3), gray1, enhance (image, equalised, "
                                     "contrast-stretched)", choices=["gray3", "gray1", "enhance"])
     enhance: bool = option(False, "shorthand for --channels enhance")
@@ -41,33 +42,35 @@ class FitConfig:
     # Model.
     model: str = option("densenet121", "model zoo name (see --list-models)", lists="models")
     weights: str = option("imagenet", "none, imagenet (Keras cache) or a .keras/.weights.h5 file or run directory")
-    dropout: float = option(0.0, "dropout before the classification layer")
-    freeze_stages: int = option(0, "freeze the first K stages of the backbone")
+    dropout: float = option(0.0, "dropout before the classification layer", at_least=0, below=1)
+    freeze_stages: int = option(0, "freeze the first K stages of the backbone", at_least=0)
     freeze: str = option("none", "backbone: train the head only for --epochs, then fine-tune everything for "
                                  "--fine-tune-epochs", choices=["none", "backbone"])
-    fine_tune_epochs: int = option(0, "epochs of full fine-tuning after a frozen-backbone phase")
-    fine_tune_lr: float = option(1e-4, "learning rate of the fine-tuning phase")
+    fine_tune_epochs: int = option(0, "epochs of full fine-tuning after a frozen-backbone phase", at_least=0)
+    fine_tune_lr: float = option(1e-4, "learning rate of the fine-tuning phase", above=0)
     # Optimisation.
     loss: str = option("weighted_bce", "loss (see --list-losses)", lists="losses")
-    class_weights: list[float] | None = option(None, "per-class weights of categorical_ce, e.g. 3 1")
+    class_weights: list[float] | None = option(None, "per-class weights of categorical_ce, e.g. 3 1",
+                                                at_least=0)
     optimizer: str = option("adam", "adam, adamw, sgd or adagrad")
-    lr: float = option(1e-3, "learning rate (the maximum of a cyclical or cosine schedule)")
-    weight_decay: float = option(0.0, "decoupled weight decay (adamw)")
-    momentum: float = option(0.9, "sgd momentum")
+    lr: float = option(1e-3, "learning rate (the maximum of a cyclical or cosine schedule)", above=0)
+    weight_decay: float = option(0.0, "decoupled weight decay (adamw)", at_least=0)
+    momentum: float = option(0.9, "sgd momentum", at_least=0, at_most=1)
     nesterov: bool = option(False, "sgd Nesterov momentum")
-    clipnorm: float | None = option(None, "clip each gradient to this norm")
+    clipnorm: float | None = option(None, "clip each gradient to this norm", above=0)
     schedule: str = option("cyclic", "learning-rate schedule: cyclic, cosine, plateau or constant")
     clr_mode: str = option("triangular", "cyclic mode: triangular, triangular2 or exp_range",
                            choices=["triangular", "triangular2", "exp_range"])
-    base_lr: float = option(1e-4, "lower bound of the cyclical learning rate")
-    step_size_epochs: float = option(2.0, "cyclic half-cycle in epochs (Smith 2017: 2-10)")
-    warmup_epochs: float = option(0.0, "cosine: linear warm-up epochs")
-    batch_size: int = option(32, "batch size per replica (global batch = this x replicas)")
-    epochs: int = option(10, "epochs (of the frozen phase when --freeze backbone)")
-    steps_per_epoch: int | None = option(None, "limit steps per epoch (quick trials)")
-    validation_steps: int | None = option(None, "limit validation steps")
-    patience: int | None = option(None, "early stopping after this many epochs without improvement")
-    seed: int = option(0, "seed of shuffling, augmentation and initialisation")
+    base_lr: float = option(1e-4, "lower bound of the cyclical learning rate", above=0)
+    step_size_epochs: float = option(2.0, "cyclic half-cycle in epochs (Smith 2017: 2-10)", above=0)
+    warmup_epochs: float = option(0.0, "cosine: linear warm-up epochs", at_least=0)
+    batch_size: int = option(32, "batch size per replica (global batch = this x replicas)", at_least=1)
+    epochs: int = option(10, "epochs (of the frozen phase when --freeze backbone)", at_least=1)
+    steps_per_epoch: int | None = option(None, "limit steps per epoch (quick trials)", at_least=1)
+    validation_steps: int | None = option(None, "limit validation steps", at_least=1)
+    patience: int | None = option(None, "early stopping after this many epochs without improvement",
+                                    at_least=1)
+    seed: int = option(0, "seed of shuffling, augmentation and initialisation", at_least=0, at_most=SEED_MAX)
     # Where and how.
     out: str = option("", "run directory (default runs/<model>); re-running a killed run resumes it")
     strategy: str = option("auto", "auto, mirrored, multiworker or one_device",
@@ -77,9 +80,9 @@ class FitConfig:
     jit_compile: bool = option(False, "XLA-compile the training step")
     # Feedback (not part of what is learnt: a run resumes whatever these are).
     log_every: int = option(0, "steps between progress lines when stdout is not a terminal; 0 = about once a "
-                               "minute")
+                               "minute", at_least=0)
     tensorboard_every: int = option(50, "steps between per-batch loss and learning-rate points in TensorBoard; "
-                                        "0 = none")
+                                        "0 = none", at_least=0)
 
     @property
     def input_channels(self) -> str:

@@ -3,15 +3,23 @@
 Keras' own ``AUC(multi_label=True)`` reports only the mean and knows only sigmoid outputs; the studies
 report per-class AUC, and heads differ (sigmoid multilabel, softmax single-label, U-MultiClass
 3-way softmax per class). ``ClassAUC`` reads one class's positive probability from any of them and
-honours the per-class loss mask as ``sample_weight`` (U-Ignore labels do not count).
+honours the per-class loss mask as ``sample_weight`` (U-Ignore labels, and the zero-weight padding of a
+multi-replica validation pass, do not count). Its AUC is NaN, not Keras' 0, when no positive or no
+negative label was seen: ``MeanAUC`` leaves such classes out of the mean, and says which.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
+import math
+
 import keras
 from keras import ops
+
+from cxr_tf import reporting
+
+log = reporting.logger("training")
 
 HEADS = ("multilabel", "multiclass", "multilabel3")
 
@@ -46,6 +54,13 @@ class ClassAUC(keras.metrics.AUC):
             sample_weight = sample_weight[:, i]
         super().update_state(truth, prob, sample_weight=sample_weight)
 
+    def result(self) -> Any:
+        """The ROC AUC, NaN when no positive or no negative label was seen (it is undefined then)."""
+        # Every example falls on one side of any threshold: tp + fn counts the positives, fp + tn the negatives.
+        positives = self.true_positives[0] + self.false_negatives[0]
+        negatives = self.false_positives[0] + self.true_negatives[0]
+        return ops.where(ops.logical_and(positives > 0, negatives > 0), super().result(), float("nan"))
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(index=self.index, head=self.head)
@@ -65,17 +80,29 @@ def auc_name(class_name: str) -> str:
 class MeanAUC(keras.callbacks.Callback):
     """Adds ``mean_auc`` / ``val_mean_auc`` (mean of the per-class AUCs) to the epoch logs.
 
+    A class whose AUC is undefined (NaN: no positive or no negative label in the data) is left out of the
+    mean, with one log line per set of such classes; ``mean_auc`` is NaN only when every class is.
     Listed first among callbacks, so checkpointing, early stopping, CSV and TensorBoard see it.
     """
 
     def __init__(self, classes: Sequence[str]) -> None:
         super().__init__()
+        self.classes = list(classes)
         self.names = [auc_name(c) for c in classes]
+        self.reported: set[tuple[str, tuple[str, ...]]] = set()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None:
             return
         for prefix in ("", "val_"):
-            values = [float(logs[prefix + n]) for n in self.names if prefix + n in logs]
-            if values:
-                logs[prefix + "mean_auc"] = sum(values) / len(values)
+            values = {c: float(logs[prefix + n]) for c, n in zip(self.classes, self.names) if prefix + n in logs}
+            if not values:
+                continue
+            defined = [v for v in values.values() if math.isfinite(v)]
+            logs[prefix + "mean_auc"] = sum(defined) / len(defined) if defined else float("nan")
+            left_out = tuple(c for c, v in values.items() if not math.isfinite(v))
+            if left_out and (prefix, left_out) not in self.reported:
+                self.reported.add((prefix, left_out))
+                data = "validation" if prefix else "training"
+                log.warning("%smean_auc leaves out %s: no positive (or no negative) label in the %s data",
+                            prefix, ", ".join(left_out), data)
