@@ -49,7 +49,7 @@ def test_every_verb_has_version_verbosity_and_shows_its_defaults(verb, capsys):
 
 def test_help_shows_the_dataclass_defaults_and_required_flags(capsys):
     help_text = " ".join(output_of(entry.main, ["fit", "--help"], capsys).split())
-    assert "--image-size IMAGE_SIZE model input side, pixels (default: 224)" in help_text
+    assert "--image-size IMAGE_SIZE model input side, pixels (between 16 and 4096) (default: 224)" in help_text
     assert "(default: false)" in help_text.split("--augment, --no-augment")[1][:200]  # booleans read as in a recipe
     assert "records directory written by build_records (required)" in help_text
 
