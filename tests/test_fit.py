@@ -77,8 +77,8 @@ def test_fine_tuning_restarts_the_cosine_schedule_and_anneals_it_over_its_own_ep
     rows = history(run)
     # Logged at each epoch's end: the rate of its last step. Phase 2 has 8 steps; its last is step 7 of 8
     # of its own cosine (a horizon of the whole run's 12 steps would leave 3.7e-4 there).
-    assert float(rows[1]["lr"]) == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 3 / 8)), rel=1e-4)
-    assert float(rows[2]["lr"]) == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 7 / 8)), rel=1e-4)
+    assert float(rows[1]["learning_rate"]) == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 3 / 8)), rel=1e-4)
+    assert float(rows[2]["learning_rate"]) == pytest.approx(0.5e-3 * (1 + math.cos(math.pi * 7 / 8)), rel=1e-4)
 
 
 def test_a_run_directory_with_other_settings_is_refused(records, tmp_path, capsys):

@@ -122,10 +122,8 @@ def claim(out: str, image_root: Path | None) -> Iterator[None]:
         root = Path(image_root).resolve()
         if target == root or root in target.parents:
             raise UserError(f"--out {out} is inside --images {image_root}; write the records elsewhere")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserError(f"--out {out}: exists and is not a directory; choose another --out") from None
+    require_directory(out)
+    target.mkdir(parents=True, exist_ok=True)
     with open(target / LOCK, "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

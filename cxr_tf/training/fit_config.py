@@ -68,8 +68,8 @@ class FitConfig:
     epochs: int = option(10, "epochs (of the frozen phase when --freeze backbone)", at_least=1)
     steps_per_epoch: int | None = option(None, "limit steps per epoch (quick trials)", at_least=1)
     validation_steps: int | None = option(None, "limit validation steps", at_least=1)
-    patience: int | None = option(None, "early stopping after this many epochs without improvement",
-                                    at_least=1)
+    patience: int | None = option(None, "early stopping after this many epochs without improvement "
+                                          "(0 or unset: none)", at_least=0)
     seed: int = option(0, "seed of shuffling, augmentation and initialisation", at_least=0, at_most=SEED_MAX)
     # Where and how.
     out: str = option("", "run directory (default runs/<model>); re-running a killed run resumes it")
