@@ -27,8 +27,8 @@ def pixels(model: keras.Model, n: int = 2, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).random((n, *model.input_shape[1:])) * 255).astype("float32")
 
 
-@pytest.mark.parametrize("head, channels, shape", [("multilabel", 3, (2, 4)), ("multiclass", 1, (2, 4)),
-                                                   ("multilabel3", 3, (2, 4, 3))])
+@pytest.mark.parametrize("head, channels, shape", [("multilabel", "gray3", (2, 4)), ("multiclass", "gray1", (2, 4)),
+                                                   ("multilabel3", "enhance", (2, 4, 3))])
 def test_each_head_gives_logits_of_its_shape(micro, head, channels, shape):
     model = build_model(micro, num_classes=4, head=head, image_size=32, channels=channels)
     out = model.predict(pixels(model), verbose=0)

@@ -136,7 +136,7 @@ def example_ids(records: str, split: str, classes: Sequence[str]) -> tuple[np.nd
 
 def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: int = 64,
             noise: str | None = None, seed: int = 0) -> Predictions:
-    """The run's predictions on ``split`` of ``records``, under its label policy, size and channels.
+    """The run's predictions on ``split`` of ``records``, under its label policy and input size.
 
     No augmentation; ``noise`` (``"gaussian:5"``) is applied to every image when given.
     """
@@ -145,7 +145,7 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
     cfg = run.config
     ds = make_dataset(records, split, classes=run.classes, uncertainty=cfg.uncertainty, blank=cfg.blank,
                       propagate_parents=cfg.propagate_parents, image_size=cfg.image_size,
-                      channels=cfg.input_channels, noise=noise, batch_size=batch_size, shuffle=False,
+                      channels="gray1", noise=noise, batch_size=batch_size, shuffle=False,
                       deterministic=True, transform_all_splits=True, seed=seed)
     probs, labels, weights = [], [], []
     for images, y, w in reporting.progress(ds, desc=f"{split}{' ' + noise if noise else ''}", unit="batch"):

@@ -95,11 +95,11 @@ class Setup:
     strategy: tf.distribute.Strategy
     global_batch: int          # per-replica batch x replicas
     steps_per_epoch: int
-    train_ds: tf.data.Dataset  # repeated; (images float32 [B, S, S, C] 0-255, labels, weights) batches
+    train_ds: tf.data.Dataset  # repeated; (images float32 [B, S, S, 1] 0-255, labels, weights) batches
     val_ds: tf.data.Dataset    # one pass over the val split, same structure
     positives: np.ndarray      # float64 [K] train-split label counts under the label policy
     negatives: np.ndarray
-    model: keras.Model         # logits
+    model: keras.Model         # gray [B, S, S, 1] -> input channels -> backbone -> logits
     loss: keras.losses.Loss
 
 
@@ -128,7 +128,8 @@ def prepare(cfg: FitConfig) -> Setup:
     global_batch = cfg.batch_size * dist.num_replicas_in_sync
     policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
               "propagate_parents": cfg.propagate_parents}
-    data = dict(policy, image_size=cfg.image_size, channels=cfg.input_channels, batch_size=global_batch,
+    # One gray channel: the model's first layer makes the input channels (cxr_tf.models.layers).
+    data = dict(policy, image_size=cfg.image_size, channels="gray1", batch_size=global_batch,
                 seed=cfg.seed, cache=cfg.cache)
     steps = cfg.steps_per_epoch or max(1, -(-info["splits"]["train"]["examples"] // global_batch))
     train_ds = make_dataset(cfg.records, "train", augment=cfg.augment, noise=cfg.noise or None,
@@ -143,11 +144,10 @@ def prepare(cfg: FitConfig) -> Setup:
         # One label per image, never masked, and Keras weighs a per-image loss only by per-image weights.
         train_ds, val_ds = (ds.map(lambda images, labels, _: (images, labels)) for ds in (train_ds, val_ds))
     positives, negatives = label_counts(cfg.records, "train", **policy)
-    channels = 1 if cfg.input_channels == "gray1" else 3
 
     with dist.scope():
         model = build_model(cfg.model, num_classes=len(task.classes), head=task.head, image_size=cfg.image_size,
-                            channels=channels, weights=cfg.weights, dropout=cfg.dropout,
+                            channels=cfg.input_channels, weights=cfg.weights, dropout=cfg.dropout,
                             freeze_stages=cfg.freeze_stages)
         loss = LOSSES.get(cfg.loss)(positives=positives, negatives=negatives, class_weights=cfg.class_weights)
     return Setup(info, task, dist, global_batch, steps, train_ds, val_ds, positives, negatives, model, loss)
@@ -229,6 +229,7 @@ def train(cfg: FitConfig) -> dict[str, Any]:
     setup = prepare(cfg)
     import tensorflow as tf
 
+    from cxr_tf.models.layers import CHANNELS_LAYER
     from cxr_tf.records.output import atomic_write
     from cxr_tf.training import callbacks as cb
 
@@ -240,7 +241,8 @@ def train(cfg: FitConfig) -> dict[str, Any]:
     (out / "config.toml").write_text(config_lib.to_toml(cfg))
     (out / "dataset.json").write_text(json.dumps(setup.info, indent=2))
     history_csv = out / "history.csv"
-    inputs = next(iter(setup.val_ds.take(1)))[0][:3]
+    # TensorBoard shows what the backbone sees: the output of the model's input-channels layer.
+    inputs = model.get_layer(CHANNELS_LAYER)(next(iter(setup.val_ds.take(1)))[0][:3])
     # Kept across resumes: a run resumed in phase 2 still reports phase 1's parameters.
     params_json = out / "params.json"
     params: dict[str, dict[str, int]] = json.loads(params_json.read_text()) if params_json.exists() else {}
