@@ -109,7 +109,7 @@ class BestModel(keras.callbacks.Callback):
             self.best = float(value)
             partial = self.path.with_name(self.path.stem + ".partial.keras")
             # A functional model over the same layers and weights, never compiled.
-            keras.Model(self.model.inputs, self.model.outputs, name=self.model.name).save(partial)
+            keras.Model(self.model.input, self.model.output, name=self.model.name).save(partial)
             os.replace(partial, self.path)
 
 
