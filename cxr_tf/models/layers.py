@@ -32,9 +32,9 @@ class EnhancementChannels(keras.layers.Layer):
     """The thesis' enhancement channels inside the model: image, histogram-equalized, contrast-stretched.
 
     Per image, the same channels as ``cxr_tf.pipeline.enhance.enhance`` (one 256-bin histogram, one
-    lookup table per channel), for a whole batch at once: the histograms are one ``tf.math.bincount``
-    over the rows of ``[B, H*W]`` gray levels and the tables are applied by one batched ``tf.gather``,
-    ops XLA compiles on CPU and GPU (``jit_compile=True``). Computed in float32 whatever the mixed-
+    lookup table per channel), for a whole batch at once: the histograms are one ``DenseBincount``
+    (``tf.math.bincount``'s kernel) over the rows of ``[B, H*W]`` gray levels and the tables are applied
+    by one batched ``tf.gather``, ops XLA compiles on CPU and GPU (``jit_compile=True``). Computed in float32 whatever the mixed-
     precision policy (gray levels and pixel counts must stay exact); the backbone casts the output.
 
     Input: float32 or uint8 ``[B, H, W, 1]`` 0-255 (floats are rounded to the nearest gray level).
@@ -52,8 +52,11 @@ class EnhancementChannels(keras.layers.Layer):
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
         levels = _gray_levels(images)
-        hist = tf.math.bincount(levels, minlength=enhance_lib.LEVELS, maxlength=enhance_lib.LEVELS, axis=-1)
-        tables = enhance_lib.channel_tables(tf.cast(hist, tf.int32))  # [B, 256, 3]
+        # DenseBincount with a constant size: XLA needs the output length at compile time, which
+        # tf.math.bincount derives from the data (its maximum).
+        hist = tf.raw_ops.DenseBincount(input=levels, size=enhance_lib.LEVELS, weights=tf.zeros([0], tf.int32),
+                                        binary_output=False)
+        tables = enhance_lib.channel_tables(hist)  # [B, 256, 3]
         out = tf.gather(tables, levels, batch_dims=1)  # [B, H*W, 3]
         shape = tf.shape(images)
         return tf.reshape(out, tf.stack([shape[0], shape[1], shape[2], 3]))
