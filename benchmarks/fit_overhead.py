@@ -4,11 +4,12 @@
 
 Three ways to train the same zoo model (same loss, optimizer, batch and steps per epoch) on NIH-style phantom
 records built in a temporary directory:
-  * bare: ``model.fit`` on the same images, decoded and enhanced once into in-memory tensors, batched once
+  * bare: ``model.fit`` on the same images, decoded and resized once into in-memory tensors, batched once
     and repeated (the floor: NumPy arrays passed as ``model.fit(x, y)`` measured 10% slower per step at 64 px
     and 40% at 128 px, as Keras slices and shuffles them every epoch); compiled with the loss only; no
     callbacks; validation on in-memory tensors of the val split;
-  * records: the same model fed by fit's tf.data datasets (decode, resize, enhancement channels) instead;
+  * records: the same model fed by fit's tf.data datasets (decode, resize; one gray channel, the model makes
+    its enhancement channels in both variants) instead;
   * cxr_tf fit: fit's own set-up, compilation (per-class AUC metrics) and every callback of a fit run
     (cyclical LR per batch, mean AUC, best-model checkpoint, resumable backup, timing, CSV, TensorBoard,
     input images), i.e. ``training.fit.prepare`` + ``compile_phase`` + ``phase_callbacks``.

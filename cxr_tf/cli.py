@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.abc
-import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
-from cxr_tf import __version__, reporting
+from cxr_tf import __version__, import_hooks, reporting
 from cxr_tf.errors import CxrError, UserError
 
 log = reporting.logger("cli")
@@ -118,45 +116,13 @@ def _check_gpu() -> None:
             "CPU; rerun with TF_CPP_MIN_LOG_LEVEL=0 to see why (often: pip install 'tensorflow[and-cuda]')")
 
 
-class _QuietTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports ``tensorflow`` (once, whoever imports it first) with stderr silenced, then checks the GPU.
-
-    Installed first on ``sys.meta_path``; on the ``tensorflow`` import it removes itself, finds the real
-    spec and wraps only its loader's ``exec_module``.
-    """
-
-    def __init__(self) -> None:
-        self._loader: Any = None
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != "tensorflow":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None:
-            return None
-        self._loader = spec.loader
-        spec.loader = self
-        return spec
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        module.__spec__.loader = module.__loader__ = self._loader
-        with _stderr_silenced():
-            self._loader.exec_module(module)
-        _check_gpu()
-
-
 def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up lines for the rest of the process, unless the user set
     ``TF_CPP_MIN_LOG_LEVEL`` (then TensorFlow logs as they asked). A no-op once TensorFlow is loaded."""
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # 3 = errors hidden too: the cuInit line is an ERROR
-    if not any(isinstance(finder, _QuietTensorFlow) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlow())
+    import_hooks.after_import("tensorflow", _check_gpu, around=_stderr_silenced)
 
 
 def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None = None) -> int:

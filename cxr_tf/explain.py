@@ -81,8 +81,6 @@ def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
 
     from cxr_tf import imaging, runs
     from cxr_tf.evaluation import explain
-    from cxr_tf.serving.preprocess import model_input
-
     size, resize = run.config.image_size, run.info["resize"]
     thresholds = run.thresholds()
     written: set[Path] = set()
@@ -95,7 +93,7 @@ def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
             print(f"skipped {path}: {err}", file=sys.stderr)
             skipped += 1
             continue
-        image = model_input(gray, image_size=size, resize=resize, channels=run.config.input_channels)[np.newaxis]
+        image = run.input_spec.from_gray(gray)[np.newaxis]
         probs = np.asarray(runs.probabilities(model(image, training=False), run.head))[0]
         transform = imaging.resize(gray, size, resize)[1]
         for name in cfg.classes or default_classes(run.classes, probs, thresholds):

@@ -1,7 +1,7 @@
 """A finished ``python -m cxr_tf.fit`` run directory, as evaluate, explain, export and predict read it.
 
 A run holds ``config.toml`` (the resolved ``FitConfig``), ``dataset.json`` (the records' description),
-``best.keras`` (the model: 0-255 pixels in, logits out) and, once ``evaluate`` has run on the validation
+``best.keras`` (the model: the stored gray image 0-255 in, logits out) and, once ``evaluate`` has run on the validation
 split, ``thresholds.json`` (one operating threshold per class, chosen on validation data)::
 
     {"method": "youden", "split": "val", "thresholds": {"Cardiomegaly": 0.41, ...}}
@@ -41,9 +41,18 @@ class Run:
     def model_file(self) -> Path:
         return self.path / MODEL_FILE
 
+    @property
+    def input_spec(self) -> Any:
+        """The model's input (``cxr_tf.pipeline.model_input.InputSpec``): its side, the records' side and
+        resize mode, its channels."""
+        from cxr_tf.pipeline.model_input import InputSpec
+
+        return InputSpec(int(self.config.image_size), int(self.info["image_size"]), str(self.info["resize"]),
+                         self.config.input_channels)
+
     def load_model(self) -> Any:
-        """The best model (``keras.Model``; input float32 [B, S, S, C] 0-255, output logits)."""
-        from cxr_tf.training import metrics  # noqa: F401  (registers ClassAUC for deserialisation)
+        """The best model (``keras.Model``; input float32 [B, S, S, 1] gray 0-255, output logits)."""
+        import cxr_tf.models  # noqa: F401  (registers the input layers for deserialisation)
 
         return load_keras(self.model_file, "--run")
 

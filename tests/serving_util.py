@@ -12,7 +12,6 @@ from tests import image_factory
 
 from cxr_tf import imaging, runs
 from cxr_tf.records import features, info
-from cxr_tf.serving.preprocess import model_input
 
 THRESHOLDS = {"Cardiomegaly": 0.3, "Effusion": 0.6, "Edema": 0.45}
 
@@ -41,9 +40,8 @@ def encoded_variants(gray: np.ndarray) -> dict[str, bytes]:
 
 
 def reference_probabilities(run: runs.Run, model, data: bytes, name: str = "") -> np.ndarray:
-    """In-process prediction: ``model_input(decode_gray8(data))`` through the run's model, float [K]."""
-    pixels = model_input(imaging.decode_gray8(data, name), image_size=run.config.image_size,
-                         resize=run.info["resize"], channels=run.config.input_channels)
+    """In-process prediction: ``input_spec.from_gray(decode_gray8(data))`` through the run's model, float [K]."""
+    pixels = run.input_spec.from_gray(imaging.decode_gray8(data, name))
     return np.asarray(runs.probabilities(model(pixels[None], training=False), run.head))[0]
 
 

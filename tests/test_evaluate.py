@@ -145,7 +145,7 @@ def test_probabilities_and_labels_equal_the_model_on_make_dataset_images(evaluat
     run = runs.load(evaluated)
     cfg = run.config
     ds = make_dataset(cfg.records, "test", classes=run.classes, uncertainty=cfg.uncertainty, blank=cfg.blank,
-                      image_size=cfg.image_size, channels=cfg.input_channels, batch_size=16, shuffle=False,
+                      image_size=cfg.image_size, channels="gray1", batch_size=16, shuffle=False,
                       deterministic=True)
     expected = np.asarray(runs.probabilities(run.load_model().predict(ds.map(lambda x, y, w: x), verbose=0),
                                              run.head))

@@ -81,7 +81,7 @@ def test_zoo_models_give_a_unit_range_map_from_their_last_feature_layer(name, si
     model = build_model(name, num_classes=2, image_size=size)
     assert explain.feature_layer(model).name == layer
     assert explain.feature_layer(model).output.shape[1] in (grid, grid * grid + 1)
-    images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
+    images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 1)).astype(np.float32)  # gray in
     heatmaps = explain.grad_cam(model, images, 1, "multilabel")
     assert heatmaps.shape == (2, size, size) and heatmaps.dtype == np.float32
     assert 0.0 <= heatmaps.min() and heatmaps.max() <= 1.0
@@ -145,8 +145,7 @@ def boxed_pairs(records: Path, split: str, classes: list[str]) -> dict[str, int]
 
 def test_cam_of_the_phantom_model_is_one_map_per_image_in_unit_range(model_and_run, phantom_records):
     model, run = model_and_run
-    example = next(explain.boxed_examples(str(phantom_records), "test", run.classes, image_size=64,
-                                          channels=run.config.input_channels))
+    example = next(explain.boxed_examples(str(phantom_records), "test", run.classes, image_size=64))
     heatmaps = explain.grad_cam(model, np.stack([example["image"]] * 2), 0, run.head)
     assert heatmaps.shape == (2, 64, 64) and heatmaps.dtype == np.float32
     assert heatmaps.min() >= 0.0 and heatmaps.max() == pytest.approx(1.0)

@@ -1,5 +1,6 @@
 """python -m cxr_tf.export: a SavedModel that serves encoded images without cxr_tf and agrees with
-in-process prediction, a .keras export that reloads with plain Keras, metadata, atomic replacement."""
+in-process prediction, a .keras export that reloads with Keras in safe mode once cxr_tf.models is imported,
+metadata, atomic replacement."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from tests.serving_util import (THRESHOLDS, encoded_variants, phantom_grays, ref
 from cxr_tf import cli, export as export_cli, imaging, runs
 from cxr_tf.errors import UserError
 from cxr_tf.serving import export
-from cxr_tf.serving.preprocess import model_input
 
 @pytest.fixture(scope="module")
 def run(phantom_run, tmp_path_factory) -> runs.Run:
@@ -51,9 +51,18 @@ CONSUMER = textwrap.dedent("""
         "labels": served["labels"].numpy().tolist(),
         "pixels_probabilities": loaded.signatures["pixels"](pixels=pixels)["probabilities"].numpy().tolist(),
         "metadata": json.loads(loaded.signatures["metadata"]()["json"].numpy()),
-        "keras_logits": keras.ops.convert_to_numpy(keras.saving.load_model(keras_file)(pixels)).tolist(),
         "cxr_tf_modules": sorted(m for m in sys.modules if m.startswith("cxr_tf") and sys.modules[m]),
     }))
+""")
+# A fresh interpreter with cxr_tf: the .keras files load in Keras' safe mode, without custom_objects.
+KERAS_USER = textwrap.dedent("""
+    import json, sys
+    import cxr_tf.models
+    import keras, tensorflow as tf
+
+    pixels = tf.constant(json.load(open(sys.argv[1])), tf.float32)
+    print(json.dumps({path: keras.ops.convert_to_numpy(keras.saving.load_model(path, safe_mode=True)(pixels)).tolist()
+                      for path in sys.argv[2:]}))
 """)
 
 
@@ -66,16 +75,21 @@ def consumer(run, exported, phantom_records, tmp_path_factory) -> dict:
         for name, data in encoded_variants(gray).items():
             files.append(tmp / f"{index}_{name}")
             files[-1].write_bytes(data)
-    pixels = [model_input(imaging.decode_gray8(f.read_bytes()), image_size=run.config.image_size,
-                          resize=run.info["resize"], channels=run.config.input_channels).numpy().tolist()
-              for f in files[:3]]
+    pixels = [run.input_spec.from_gray(imaging.decode_gray8(f.read_bytes())).numpy().tolist() for f in files[:3]]
     (tmp / "pixels.json").write_text(json.dumps(pixels))
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "-c", CONSUMER, str(exported["savedmodel"]),
                            str(exported["keras"] / export.KERAS_FILE), str(tmp / "pixels.json"), *map(str, files)],
                           capture_output=True, text=True, cwd=tmp, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1]) | {"files": files, "pixels": np.array(pixels)}
+    keras_files = [str(exported["keras"] / export.KERAS_FILE), str(run.model_file)]
+    loaded = subprocess.run([sys.executable, "-c", KERAS_USER, str(tmp / "pixels.json"), *keras_files],
+                            capture_output=True, text=True, cwd=tmp, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    logits = json.loads(loaded.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {
+        "files": files, "pixels": np.array(pixels), "keras_logits": logits[keras_files[0]],
+        "best_logits": logits[keras_files[1]]}
 
 
 def test_metadata_falls_back_to_half_without_run_thresholds(phantom_run):
@@ -103,10 +117,12 @@ def test_savedmodel_labels_apply_the_run_thresholds(consumer):
 
 
 @pytest.mark.slow
-def test_pixels_signature_and_keras_export_agree_with_the_run_model(run, consumer):
+def test_pixels_signature_and_keras_files_in_a_fresh_process_agree_with_the_run_model(run, consumer):
     model = run.load_model()
     logits = np.asarray(model(consumer["pixels"], training=False))
+    assert consumer["pixels"].shape[-1] == 1  # the model takes the gray image and makes its channels
     np.testing.assert_allclose(consumer["keras_logits"], logits, atol=1e-5)
+    np.testing.assert_allclose(consumer["best_logits"], logits, atol=1e-5)
     np.testing.assert_allclose(consumer["pixels_probabilities"], runs.probabilities(logits, run.head), atol=1e-5)
 
 
@@ -118,8 +134,8 @@ def test_metadata_round_trips_in_both_formats(run, exported, consumer):
     for meta in (keras_meta, savedmodel_meta):
         assert {key: meta[key] for key in export.metadata(run)} == export.metadata(run)
         assert meta["classes"] == PHANTOM_CLASSES and meta["thresholds"] == THRESHOLDS
-        assert (meta["head"], meta["image_size"], meta["channels"], meta["resize"]) == ("multilabel", 64, "enhance",
-                                                                                        "pad")
+        assert (meta["head"], meta["image_size"], meta["stored_size"], meta["channels"], meta["resize"]) == (
+            "multilabel", 64, 64, "enhance", "pad")
         assert meta["thresholds_from"] == "run" and meta["source_run"] == str(run.path.resolve())
 
 

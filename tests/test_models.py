@@ -1,4 +1,4 @@
-"""The model zoo: every network takes 0-255 pixels, returns logits, reloads, freezes and transfers."""
+"""The model zoo: every network takes the 0-255 gray image, returns logits, reloads, freezes and transfers."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_every_model_maps_0_255_pixels_to_logits(name):
 
 @pytest.mark.parametrize("head, shape", [("multilabel", (2, 4)), ("multiclass", (2, 4)), ("multilabel3", (2, 4, 3))])
 def test_heads_give_logits_of_their_shape(head, shape):
-    model = build_model("baseline_cnn", num_classes=4, head=head, image_size=32, channels=1)
+    model = build_model("baseline_cnn", num_classes=4, head=head, image_size=32, channels="gray1")
     assert model.predict(pixels(model), verbose=0).shape == shape
 
 

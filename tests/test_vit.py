@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -27,8 +28,8 @@ def pixels(model: keras.Model, n: int = 2, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).random((n, *model.input_shape[1:])) * 255).astype("float32")
 
 
-@pytest.mark.parametrize("head, channels, shape", [("multilabel", 3, (2, 4)), ("multiclass", 1, (2, 4)),
-                                                   ("multilabel3", 3, (2, 4, 3))])
+@pytest.mark.parametrize("head, channels, shape", [("multilabel", "gray3", (2, 4)), ("multiclass", "gray1", (2, 4)),
+                                                   ("multilabel3", "enhance", (2, 4, 3))])
 def test_each_head_gives_logits_of_its_shape(micro, head, channels, shape):
     model = build_model(micro, num_classes=4, head=head, image_size=32, channels=channels)
     out = model.predict(pixels(model), verbose=0)
@@ -55,26 +56,28 @@ def test_a_tiny_vit_lowers_its_loss_on_a_toy_batch_and_trains_every_weight(micro
     assert not unchanged
 
 
-def test_a_saved_vit_names_only_keras_objects_and_reloads_with_identical_outputs(micro, tmp_path):
+def test_a_saved_vit_names_only_keras_objects_and_its_input_layer_and_reloads_with_identical_outputs(micro, tmp_path):
     model = build_model(micro, num_classes=3, image_size=32, dropout=0.1)
     model.save(tmp_path / "m.keras")
     with zipfile.ZipFile(tmp_path / "m.keras") as saved:
-        assert "cxr_tf" not in saved.read("config.json").decode()
+        config = saved.read("config.json").decode()
+    assert set(re.findall(r'"registered_name": "(cxr_tf>[^"]*)"', config)) == {"cxr_tf>GrayToRGB"}
+    assert config.count("cxr_tf") == 2  # the input layer's module and registered name
     x = pixels(model)
     again = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
 
 
 @pytest.mark.slow
-def test_a_saved_vit_reloads_in_a_process_that_never_imports_cxr_tf(micro, tmp_path):
+def test_a_saved_vit_reloads_in_safe_mode_in_a_fresh_process_that_imports_only_the_zoo(micro, tmp_path):
     model = build_model(micro, num_classes=3, image_size=32)
     model.save(tmp_path / "m.keras")
     x = pixels(model)
     np.save(tmp_path / "x.npy", x)
-    script = ("import sys, keras, numpy as np; "
-              f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r}); "
+    script = ("import sys, keras, numpy as np, cxr_tf.models; "
+              f"m = keras.saving.load_model({str(tmp_path / 'm.keras')!r}, safe_mode=True); "
               f"np.save({str(tmp_path / 'y.npy')!r}, m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)); "
-              "assert not any(n.startswith('cxr_tf') for n in sys.modules)")
+              "assert not any(n.startswith(('cxr_tf.training', 'cxr_tf.serving')) for n in sys.modules)")
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=300)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model.predict(x, verbose=0), atol=1e-5)
 

@@ -77,22 +77,21 @@ def gallery(model: Any, run: Run, records: str, split: str, preds: Predictions, 
     """Write the error gallery: ``out_dir/errors/<class>_<fp|fn>_<rank>.png`` and ``out_dir/errors.json``.
 
     Each PNG is the stored image with the class's Grad-CAM heatmap (``explain.overlay``), as the model
-    saw it (``serving.preprocess.model_input``, the input every command builds from a gray image).
+    saw it (the stored image at the model's side, ``model_input.to_model_side``, as evaluate's input).
 
     Returns:
         ``select``'s entries, each with ``file`` (relative to ``out_dir``).
     """
     from cxr_tf.evaluation import explain
-    from cxr_tf.serving.preprocess import model_input
+    from cxr_tf.pipeline.model_input import to_model_side
 
     import tensorflow as tf
 
     entries = select(preds, run.classes, run.head, thresholds, per_class)
     images = stored_images(records, split, {e["path"] for e in entries})
-    size, cfg = run.config.image_size, run.config
+    size = run.config.image_size
     # One trace for every image: eager ops per image cost ~50 ms each.
-    prepare = tf.function(lambda gray: model_input(gray, image_size=size, resize=run.info["resize"],
-                                                   channels=cfg.input_channels),
+    prepare = tf.function(lambda gray: to_model_side(tf.cast(gray[..., tf.newaxis], tf.float32), size),
                           input_signature=[tf.TensorSpec([None, None], tf.uint8)])
     folder = out_dir / DIRECTORY
     folder.mkdir(parents=True, exist_ok=True)

@@ -170,7 +170,7 @@ def example_ids(records: str, split: str, classes: Sequence[str],
 
 def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: int = 64,
             noise: str | None = None, seed: int = 0) -> Predictions:
-    """The run's predictions on ``split`` of ``records``, under its label policy, size and channels.
+    """The run's predictions on ``split`` of ``records``, under its label policy and input size.
 
     No augmentation; ``noise`` (``"gaussian:5"``) is applied to every image when given.
     """
@@ -180,8 +180,7 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
     cfg = run.config
     ds = make_dataset(records, split, classes=run.classes, uncertainty=cfg.uncertainty, blank=cfg.blank,
                       propagate_parents=cfg.propagate_parents, exclusive_classes=cfg.exclusive_classes,
-                      image_size=cfg.image_size,
-                      channels=cfg.input_channels, noise=noise, batch_size=batch_size, shuffle=False,
+                      image_size=cfg.image_size, channels="gray1", noise=noise, batch_size=batch_size, shuffle=False,
                       deterministic=True, transform_all_splits=True, seed=seed)
     probs, labels, weights = [], [], []
     with records_info.naming_damaged_shards(records):

@@ -91,8 +91,8 @@ def grad_cam(model: Any, images: Any, class_index: int, head: str, layer: str | 
     """Grad-CAM heatmaps of one class.
 
     Args:
-        model: a zoo ``keras.Model`` (float32 [B, S, S, C] 0-255 pixels in, logits out).
-        images: float32 [B, S, S, C] model inputs, 0-255.
+        model: a zoo ``keras.Model`` (float32 [B, S, S, 1] 0-255 gray in, logits out).
+        images: float32 [B, S, S, 1] model inputs, 0-255.
         class_index: k, the class's position in the model's output.
         head: ``multilabel`` / ``multiclass`` (logit ``[:, k]``) or ``multilabel3`` (the positive
             state's logit ``[:, k, 1]``).
@@ -274,18 +274,18 @@ class HitRate:
         return out
 
 
-def boxed_examples(records: str, split: str, classes: Sequence[str], *, image_size: int, channels: str,
+def boxed_examples(records: str, split: str, classes: Sequence[str], *, image_size: int,
                    limit: int | None = None) -> Iterator[dict[str, Any]]:
     """The records of ``split`` that hold a box of one of ``classes``, in file order, as the model sees them.
 
     Yields:
-        ``{"path": str, "gray": uint8 [H, W] stored image, "image": float32 [S, S, C] 0-255 model input,
+        ``{"path": str, "gray": uint8 [H, W] stored image, "image": float32 [S, S, 1] 0-255 model input,
         "boxes": {class: float32 [N, 4] stored pixels}}``; at most ``limit`` examples.
     """
     import tensorflow as tf
 
     from cxr_tf.pipeline import parse
-    from cxr_tf.pipeline.dataset import to_channels
+    from cxr_tf.pipeline.model_input import to_model_side
     from cxr_tf.records import info as records_info
 
     info = records_info.load(records)
@@ -301,8 +301,7 @@ def boxed_examples(records: str, split: str, classes: Sequence[str], *, image_si
 
     def preprocess(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         gray = parse.decode_image(element.pop("encoded"))
-        # make_dataset's evaluation path: bilinear resize of the stored image, then the run's channels.
-        image = to_channels(tf.image.resize(tf.cast(gray, tf.float32), [image_size, image_size]), channels)
+        image = to_model_side(tf.cast(gray, tf.float32), image_size)
         return {**element, "gray": gray[..., 0], "image": image}
 
     ds = tf.data.TFRecordDataset(paths).map(parse_one)
@@ -328,7 +327,7 @@ def hit_rate(model: Any, run: Run, records: str, split: str = "test", *, limit: 
     counts, whether or not the model predicts the class.
 
     Boxes are stored-image pixels; the model sees the stored image resized to ``run.config.image_size``
-    (``tf.image.resize``, squashed), so they are scaled by image_size / stored side.
+    (``model_input.to_model_side``, squashed), so they are scaled by image_size / stored side.
 
     Args:
         model: the run's ``keras.Model``. run: its ``cxr_tf.runs.Run``.
@@ -341,8 +340,7 @@ def hit_rate(model: Any, run: Run, records: str, split: str = "test", *, limit: 
     """
     size = run.config.image_size
     result, kept = HitRate(run.classes), []
-    examples = boxed_examples(records, split, run.classes, image_size=size, channels=run.config.input_channels,
-                              limit=limit)
+    examples = boxed_examples(records, split, run.classes, image_size=size, limit=limit)
     batch: list[dict[str, Any]] = []
     for example in reporting.progress(examples, desc=f"Grad-CAM {split}", unit="image"):
         batch.append(example)

@@ -40,22 +40,25 @@ MODELS: Registry[Backbone] = Registry("model")
 
 
 def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_size: int = 224,
-                channels: int = 3, weights: str = "none", dropout: float = 0.0,
+                channels: str = "gray3", weights: str = "none", dropout: float = 0.0,
                 freeze_stages: int = 0) -> keras.Model:
-    """A zoo network with its own preprocessing and a logits head.
+    """A zoo network that takes the stored gray image and owns everything after it: its input channels,
+    the backbone's own preprocessing, and a logits head.
 
     Args:
         name: registry name (``densenet121``, ``resnet18``, ``cnn5``...).
         num_classes: K.
         head: ``multilabel`` / ``multiclass`` -> logits ``[B, K]``; ``multilabel3`` (U-MultiClass)
             -> ``[B, K, 3]`` over (negative, positive, uncertain).
-        image_size: input side, pixels. channels: 1 or 3 (1 is repeated to 3 inside the model).
+        image_size: input side, pixels.
+        channels: the input layer (``cxr_tf.models.layers.CHANNELS``): ``enhance`` (image, equalized,
+            stretched), ``gray3`` or ``gray1`` (the image repeated in three channels).
         weights: ``none``, ``imagenet`` (Keras cache, or the KerasHub preset of resnet18/34 and vit_base),
             a ``.keras``/``.weights.h5`` file or run directory, or a KerasHub preset directory.
         dropout: rate before the dense layer. freeze_stages: freeze the first K backbone stages.
 
     Returns:
-        ``keras.Model`` named ``name``: float32 ``[B, image_size, image_size, channels]`` in 0-255 ->
+        ``keras.Model`` named ``name``: float32 ``[B, image_size, image_size, 1]`` gray in 0-255 ->
         float32 logits.
 
     Examples:
@@ -63,6 +66,7 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
         (None, 4)
     """
     from cxr_tf.models import freeze, hub, weights as weights_lib
+    from cxr_tf.models.layers import CHANNELS, CHANNELS_LAYER
 
     if head not in HEADS:
         raise UserError(f"head {head!r}: choose one of {', '.join(HEADS)}")
@@ -73,8 +77,9 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
     if imagenet and not backbone.imagenet:
         raise UserError(f"--weights imagenet: no ImageNet weights for {name} in Keras or KerasHub; "
                         "use --weights none or PATH")
-    inputs = keras.Input((image_size, image_size, channels), name="pixels")
-    pixels = inputs if channels == 3 else keras.layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
+    channel_layer = CHANNELS.get(channels)
+    inputs = keras.Input((image_size, image_size, 1), name="gray")
+    pixels = channel_layer(name=CHANNELS_LAYER)(inputs)
     features = weights_lib.imagenet_or_error(name, lambda: backbone.build(pixels, imagenet)) if imagenet \
         else backbone.build(pixels, False)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)

@@ -26,6 +26,7 @@ from cxr_tf.pipeline import augment as augment_lib
 from cxr_tf.pipeline import balance as balance_lib
 from cxr_tf.pipeline import enhance as enhance_lib
 from cxr_tf.pipeline import label_policy, noise as noise_lib, parse
+from cxr_tf.pipeline.model_input import to_model_side
 from cxr_tf.records import info as records_info
 
 log = reporting.logger("pipeline")
@@ -153,7 +154,7 @@ def make_dataset(
     propagate_parents: str = "none",
     exclusive_classes: bool = False,
     image_size: int = 224,
-    channels: str = "enhance",
+    channels: str = "gray1",
     augment: bool = False,
     noise: str | Sequence[str] | None = None,
     balance: str = "none",
@@ -183,7 +184,8 @@ def make_dataset(
             positive for any other class of the records (after ``propagate_parents``) is dropped. S2's
             "only four classes of diseases were left" read as a subset of images, not of labels.
         image_size: output side, pixels.
-        channels: ``enhance`` (image, equalized, stretched) | ``gray3`` (image x3) | ``gray1``.
+        channels: ``gray1`` (the stored gray image: what every zoo model takes, its first layer makes
+            the channels) | ``enhance`` (image, equalized, stretched) | ``gray3`` (image x3).
         augment: random warp and photometric jitter (``augment.py``), on the ``train`` split only
             unless ``transform_all_splits``.
         noise: a noise spec ``"poisson:0.05"`` or several, applied in order (``noise.py``), on the
@@ -255,7 +257,7 @@ def make_dataset(
         if augment:
             image = augment_lib.warp(image, image_size, **augment_lib.draw_warp(seeds[0], augment_config))
         else:
-            image = tf.image.resize(image, [image_size, image_size])
+            image = to_model_side(image, image_size)
         for (name, level), noise_seed in zip(noises, seeds[2:]):
             image = noise_lib.apply_noise(image, name, level, noise_seed)
         photometric = augment_lib.draw_photometric(seeds[1], augment_config) if augment else None

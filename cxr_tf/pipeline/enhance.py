@@ -34,13 +34,14 @@ def _cdf(flat: tf.Tensor) -> tf.Tensor:
 
 
 def _equalize_table(cdf: tf.Tensor) -> tf.Tensor:
-    """OpenCV's ``equalizeHist`` table (``imgproc/src/histogram.cpp``), float32 [256] in 0-255.
+    """OpenCV's ``equalizeHist`` table (``imgproc/src/histogram.cpp``), float32 [..., 256] in 0-255.
 
     ``lut[v] = round((cdf[v] - cdf_min) * 255 / (N - cdf_min))`` where ``cdf_min`` is the count of the
-    darkest gray level present, so that level maps to 0; a constant image is left unchanged.
+    darkest gray level present, so that level maps to 0; a constant image is left unchanged. ``cdf``
+    is float32 ``[..., 256]``: one table per leading index (one per image of a batch).
     """
-    total = cdf[-1]
-    cdf_min = tf.reduce_min(tf.where(cdf > 0, cdf, total))
+    total = cdf[..., -1:]
+    cdf_min = tf.reduce_min(tf.where(cdf > 0, cdf, total), axis=-1, keepdims=True)
     denominator = total - cdf_min
     table = tf.round(tf.math.divide_no_nan((cdf - cdf_min) * (LEVELS - 1), denominator))
     identity = tf.range(LEVELS, dtype=tf.float32)
@@ -48,11 +49,12 @@ def _equalize_table(cdf: tf.Tensor) -> tf.Tensor:
 
 
 def _stretch_table(cdf: tf.Tensor) -> tf.Tensor:
-    """Linear map of [p1, p99] to [0, 255] (clipped), float32 [256]; flat images are left unchanged."""
-    total = cdf[-1]
+    """Linear map of [p1, p99] to [0, 255] (clipped), float32 [..., 256] from a cdf [..., 256]; flat
+    images are left unchanged."""
+    total = cdf[..., -1:]
     # The p-th percentile is the first gray level whose cumulative count reaches p % of the pixels.
-    low = tf.reduce_sum(tf.cast(cdf < total * (STRETCH_LOW_PERCENT / 100.0), tf.float32))
-    high = tf.reduce_sum(tf.cast(cdf < total * (STRETCH_HIGH_PERCENT / 100.0), tf.float32))
+    low = tf.reduce_sum(tf.cast(cdf < total * (STRETCH_LOW_PERCENT / 100.0), tf.float32), axis=-1, keepdims=True)
+    high = tf.reduce_sum(tf.cast(cdf < total * (STRETCH_HIGH_PERCENT / 100.0), tf.float32), axis=-1, keepdims=True)
     identity = tf.range(LEVELS, dtype=tf.float32)
     stretched = tf.round((identity - low) * (LEVELS - 1) / tf.maximum(high - low, 1.0))
     return tf.where(high > low, tf.clip_by_value(stretched, 0.0, LEVELS - 1), identity)
@@ -88,13 +90,14 @@ def contrast_stretch(image: tf.Tensor) -> tf.Tensor:
 
 
 def channel_tables(hist: tf.Tensor) -> tf.Tensor:
-    """float32 ``[256, 3]`` (identity, equalization, stretch) from an int32 ``[256]`` histogram.
+    """float32 ``[..., 256, 3]`` (identity, equalization, stretch) from int32 ``[..., 256]`` histograms.
 
     The pipeline composes these with other per-level maps (photometric jitter) and applies everything
-    with one ``tf.gather``.
+    with one ``tf.gather``; ``cxr_tf.models.layers.EnhancementChannels`` builds one per image of a batch.
     """
-    cdf = tf.cast(tf.cumsum(hist), tf.float32)
-    return tf.stack([tf.range(LEVELS, dtype=tf.float32), _equalize_table(cdf), _stretch_table(cdf)], axis=1)
+    cdf = tf.cast(tf.cumsum(hist, axis=-1), tf.float32)
+    identity = tf.broadcast_to(tf.range(LEVELS, dtype=tf.float32), tf.shape(cdf))
+    return tf.stack([identity, _equalize_table(cdf), _stretch_table(cdf)], axis=-1)
 
 
 def histogram(image: tf.Tensor) -> tf.Tensor:

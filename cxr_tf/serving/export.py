@@ -1,22 +1,24 @@
 """A run's model exported for use without cxr_tf: a ``.keras`` file or a self-contained SavedModel.
 
-Both layouts carry the model's metadata (``metadata``: class order, head, thresholds, input size,
-channels, resize mode, source run, cxr_tf version), so a user needs nothing else to apply it::
+Both layouts carry the model's metadata (``metadata``: class order, head, thresholds, the input spec
+(model side, records' side, resize mode, channels), source run, cxr_tf version), so a user needs nothing
+else to apply it::
 
     keras/                          savedmodel/
       model.keras                     saved_model.pb, variables/
       metadata.json                   assets.extra/metadata.json  (same JSON, readable without TF)
 
-The ``.keras`` model takes float32 ``[B, S, S, C]`` pixels 0-255 already brought to the run's input
-(``cxr_tf.serving.preprocess.model_input``) and returns logits; it loads with plain
-``keras.saving.load_model`` (no cxr_tf objects are saved in it). The SavedModel has everything inside:
+The ``.keras`` model takes float32 ``[B, S, S, 1]`` gray images 0-255 already resized as the records
+were (``cxr_tf.pipeline.model_input.InputSpec.from_gray``), makes its input channels itself and returns
+logits; it loads with ``keras.saving.load_model`` in safe mode after ``import cxr_tf.models`` (which
+registers the input layers). The SavedModel has everything inside and needs only TensorFlow:
 
 * ``serving_default(images)``: tf.string ``[B]`` of encoded PNG/JPEG files (any size; gray, RGB or
   RGBA; 8 or 16 bit) -> ``probabilities`` float32 ``[B, K]`` and ``labels`` int32 ``[B, K]``
-  (probability >= the class's threshold). Decoding (``decode_gray8``), resizing and channels are
-  graph ops. A file TensorFlow cannot decode (corrupt, DICOM, CMYK JPEG) fails the whole call, as
+  (probability >= the class's threshold). Decoding (``decode_gray8``) and resizing
+  (``InputSpec.from_gray``) are graph ops; the channels are the model's first layer. A file TensorFlow cannot decode (corrupt, DICOM, CMYK JPEG) fails the whole call, as
   any serving signature does; ``python -m cxr_tf.predict`` reports such files one by one instead.
-* ``pixels(pixels)``: float32 ``[B, S, S, C]`` 0-255 model inputs -> the same two outputs.
+* ``pixels(pixels)``: float32 ``[B, S, S, 1]`` 0-255 model inputs (gray) -> the same two outputs.
 * ``metadata()``: ``json`` tf.string scalar, the metadata as JSON.
 
 An export is written into a temporary directory beside its destination and renamed into place, so an
@@ -41,10 +43,10 @@ import cxr_tf
 from cxr_tf import imaging, runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import calibration
-from cxr_tf.serving.preprocess import model_input
 
 FORMATS = ("keras", "savedmodel")
-METADATA_FORMAT = 1
+# 2: models take the gray image [B, S, S, 1]; the input spec adds the records' side (stored_size).
+METADATA_FORMAT = 2
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 SAVEDMODEL_METADATA = Path("assets.extra") / METADATA_FILE  # TF Serving's place for files TF does not load
@@ -67,10 +69,11 @@ def metadata(run: runs.Run) -> dict[str, Any]:
     Returns:
         JSON-able dict: ``classes`` (output order), ``head``, ``thresholds`` ({class: float}; the run's
         ``thresholds.json`` when ``evaluate`` wrote one, else 0.5; ``thresholds_from`` says which),
-        ``image_size`` (pixels), ``channels`` (enhance|gray3|gray1), ``resize`` (pad|squash|crop),
-        ``model`` (zoo name), ``source_run`` (absolute path), ``cxr_tf_version``, ``format``,
-        ``calibration`` (``cxr_tf.evaluation.calibration.fit``'s parameters from ``evaluate --calibrate``,
-        or None; applied to the probabilities before the thresholds).
+        the input spec (``cxr_tf.pipeline.model_input.InputSpec``: ``image_size`` and ``stored_size``
+        in pixels, ``resize`` pad|squash|crop, ``channels`` enhance|gray3|gray1), ``model`` (zoo name),
+        ``source_run`` (absolute path), ``cxr_tf_version``, ``format``, ``calibration``
+        (``cxr_tf.evaluation.calibration.fit``'s parameters from ``evaluate --calibrate``, or None; applied
+        to the probabilities before the thresholds).
     """
     chosen = run.thresholds() or {}
     return {
@@ -79,19 +82,12 @@ def metadata(run: runs.Run) -> dict[str, Any]:
         "head": run.head,
         "thresholds": {name: float(chosen.get(name, DEFAULT_THRESHOLD)) for name in run.classes},
         "thresholds_from": "run" if chosen else f"default {DEFAULT_THRESHOLD}",
-        "image_size": int(run.config.image_size),
-        "channels": run.config.input_channels,
-        "resize": run.info["resize"],
+        **run.input_spec.to_dict(),
         "model": run.config.model,
         "source_run": str(run.path.resolve()),
         "cxr_tf_version": cxr_tf.__version__,
         "calibration": run.calibration(),
     }
-
-
-def input_channels(meta: dict[str, Any]) -> int:
-    """C of the model input described by ``meta``: 1 for gray1, else 3."""
-    return 1 if meta["channels"] == "gray1" else 3
 
 
 def export(run: runs.Run, fmt: str, out: Path) -> Path:
@@ -156,8 +152,10 @@ def _write_keras(model: Any, meta: dict[str, Any], directory: Path) -> None:
 def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None:
     import keras
 
-    size, channels, head = meta["image_size"], meta["channels"], meta["head"]
-    depth = input_channels(meta)
+    from cxr_tf.pipeline.model_input import InputSpec
+
+    spec, head = InputSpec.from_dict(meta), meta["head"]
+    size = spec.image_size
     thresholds = tf.constant([meta["thresholds"][name] for name in meta["classes"]], tf.float32)
     meta_json = json.dumps(meta)
 
@@ -172,10 +170,10 @@ def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None
         return {"probabilities": probabilities, "labels": tf.cast(probabilities >= thresholds, tf.int32)}
 
     def prepare(data: tf.Tensor) -> tf.Tensor:
-        return model_input(decode_gray8(data), image_size=size, resize=meta["resize"], channels=channels)
+        return spec.from_gray(decode_gray8(data))
 
     def serve(images: tf.Tensor) -> dict[str, tf.Tensor]:
-        return outputs(tf.map_fn(prepare, images, fn_output_signature=tf.TensorSpec([size, size, depth], tf.float32)))
+        return outputs(tf.map_fn(prepare, images, fn_output_signature=tf.TensorSpec([size, size, 1], tf.float32)))
 
     def from_pixels(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
         return outputs(pixels)
@@ -185,7 +183,7 @@ def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None
 
     archive = keras.export.ExportArchive()
     archive.add_endpoint("serving_default", serve, [tf.TensorSpec([None], tf.string, name="images")])
-    archive.add_endpoint("pixels", from_pixels, [tf.TensorSpec([None, size, size, depth], tf.float32, name="pixels")])
+    archive.add_endpoint("pixels", from_pixels, [tf.TensorSpec([None, size, size, 1], tf.float32, name="pixels")])
     archive.add_endpoint("metadata", describe, [])
     archive.write_out(str(directory), verbose=False)
     _write_metadata(meta, directory / SAVEDMODEL_METADATA)

@@ -3,7 +3,8 @@
 The model is a run directory, an exported ``.keras`` model (with its ``metadata.json``) or an exported
 SavedModel (``cxr_tf.serving.export``); all three give the same numbers because every image goes
 through the same code: ``cxr_tf.imaging.decode_gray8`` (PNG, JPEG, DICOM; 8/16-bit; gray/RGB/RGBA, as
-build_records decodes) then ``cxr_tf.serving.preprocess.model_input``, and the model's pixels input.
+build_records decodes) then ``cxr_tf.pipeline.model_input.InputSpec.from_gray`` (the records' resize, then
+the pipeline's), and the model's gray input.
 A file that cannot be used becomes a prediction with an ``error`` (the reason) instead of stopping
 the others.
 """
@@ -33,8 +34,8 @@ class Model:
 
     Attributes:
         source: the ``--model`` path.
-        metadata: ``cxr_tf.serving.export.metadata``: classes, head, thresholds, image_size, channels, resize...
-        probabilities: float32 [B, S, S, C] 0-255 model inputs -> float32 [B, K] probabilities in [0, 1].
+        metadata: ``cxr_tf.serving.export.metadata``: classes, head, thresholds, the input spec...
+        probabilities: float32 [B, S, S, 1] 0-255 model inputs -> float32 [B, K] probabilities in [0, 1].
     """
 
     source: Path
@@ -106,6 +107,8 @@ def _from_run(path: Path) -> Model:
 
 def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
     from cxr_tf import runs
+
+    import cxr_tf.models  # noqa: F401  (registers the input layers for deserialisation)
 
     if not metadata_file.is_file():
         raise UserError(f"--model {path}: no {metadata_file.name} next to {keras_file.name}; export the run with "
@@ -183,13 +186,10 @@ def predict(model: Model, items: Sequence[Item], batch_size: int = 32) -> list[P
     """
     import tensorflow as tf
 
-    from cxr_tf.serving.preprocess import model_input
+    from cxr_tf.pipeline.model_input import InputSpec
 
-    meta = model.metadata
-    prepare = tf.function(
-        lambda gray: model_input(gray, image_size=meta["image_size"], resize=meta["resize"],
-                                 channels=meta["channels"]),
-        input_signature=[tf.TensorSpec([None, None], tf.uint8)])  # one trace for every image size
+    prepare = tf.function(InputSpec.from_dict(model.metadata).from_gray,
+                          input_signature=[tf.TensorSpec([None, None], tf.uint8)])  # one trace for every image size
     results: dict[int, Prediction] = {}
     batch: list[tuple[int, np.ndarray]] = []
     for index, item in enumerate(reporting.progress(items, total=len(items), desc="predict", unit="image")):

@@ -95,6 +95,11 @@ def best_so_far(history_csv: Path, monitor: str, mode: str) -> float | None:
 class BestModel(keras.callbacks.Callback):
     """Saves the model whenever ``monitor`` improves, atomically (temp file, then rename).
 
+    The model is saved without its compile state (loss, metrics, optimizer): ``best.keras`` is the network
+    for evaluation, export and transfer, and reloads with ``keras.saving.load_model`` in safe mode after
+    ``import cxr_tf.models`` alone; the loss (built from the train split's label counts) and the
+    optimizer's slots belong to the run's config and its resumable backup.
+
     Seeded with the best value of ``history.csv``, so a resumed run never overwrites ``best.keras`` with a
     worse model; the rename means a kill mid-save leaves the previous best intact.
     """
@@ -111,7 +116,8 @@ class BestModel(keras.callbacks.Callback):
         if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
             self.best = float(value)
             partial = self.path.with_name(self.path.stem + ".partial.keras")
-            self.model.save(partial)
+            # A functional model over the same layers and weights, never compiled.
+            keras.Model(self.model.input, self.model.output, name=self.model.name).save(partial)
             os.replace(partial, self.path)
 
 

@@ -101,11 +101,11 @@ class Setup:
     global_batch: int          # per-replica batch x replicas
     steps_per_epoch: int
     validation_steps: int      # batches of one pass over val_ds
-    train_ds: tf.data.Dataset  # repeated; (images float32 [B, S, S, C] 0-255, labels, weights) batches
+    train_ds: tf.data.Dataset  # repeated; (images float32 [B, S, S, 1] 0-255, labels, weights) batches
     val_ds: tf.data.Dataset    # one pass over the val split (or --validation-steps of it), same structure
     positives: np.ndarray      # float64 [K] train-split label counts under the label policy
     negatives: np.ndarray
-    model: keras.Model         # logits
+    model: keras.Model         # gray [B, S, S, 1] -> input channels -> backbone -> logits
     loss: keras.losses.Loss
 
 
@@ -142,7 +142,8 @@ def prepare(cfg: FitConfig) -> Setup:
                                    exclusive_classes=cfg.exclusive_classes)
     policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
               "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
-    data = dict(policy, image_size=cfg.image_size, channels=cfg.input_channels, batch_size=global_batch,
+    # One gray channel: the model's first layer makes the input channels (cxr_tf.models.layers).
+    data = dict(policy, image_size=cfg.image_size, channels="gray1", batch_size=global_batch,
                 seed=cfg.seed, cache=cfg.cache)
     if replicas > 1:
         # Full global batches only: a last partial batch can leave a replica with no example, which
@@ -171,11 +172,10 @@ def prepare(cfg: FitConfig) -> Setup:
         train_ds, val_ds = (ds.map(lambda images, labels, weights: (images, labels, weights[:, 0]))
                             for ds in (train_ds, val_ds))
     positives, negatives = label_counts(cfg.records, "train", **policy)
-    channels = 1 if cfg.input_channels == "gray1" else 3
 
     with dist.scope():
         model = build_model(cfg.model, num_classes=len(task.classes), head=task.head, image_size=cfg.image_size,
-                            channels=channels, weights=cfg.weights, dropout=cfg.dropout,
+                            channels=cfg.input_channels, weights=cfg.weights, dropout=cfg.dropout,
                             freeze_stages=cfg.freeze_stages)
         loss = LOSSES.get(cfg.loss)(positives=positives, negatives=negatives, class_weights=cfg.class_weights)
     return Setup(info, task, dist, global_batch, steps, int(val_steps), train_ds, val_ds, positives, negatives,
@@ -269,6 +269,7 @@ def train(cfg: FitConfig) -> dict[str, Any]:
     setup = prepare(cfg)
     import tensorflow as tf
 
+    from cxr_tf.models.layers import CHANNELS_LAYER
     from cxr_tf.records.output import atomic_write
     from cxr_tf.training import callbacks as cb
 
@@ -280,7 +281,8 @@ def train(cfg: FitConfig) -> dict[str, Any]:
     (out / "config.toml").write_text(config_lib.to_toml(cfg))
     (out / "dataset.json").write_text(json.dumps(setup.info, indent=2))
     history_csv = out / "history.csv"
-    inputs = next(iter(setup.val_ds.take(1)))[0][:3]
+    # TensorBoard shows what the backbone sees: the output of the model's input-channels layer.
+    inputs = model.get_layer(CHANNELS_LAYER)(next(iter(setup.val_ds.take(1)))[0][:3])
     # Kept across resumes: a run resumed in phase 2 still reports phase 1's parameters.
     params_json = out / "params.json"
     params: dict[str, dict[str, int]] = json.loads(params_json.read_text()) if params_json.exists() else {}
