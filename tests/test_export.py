@@ -54,10 +54,11 @@ CONSUMER = textwrap.dedent("""
         "cxr_tf_modules": sorted(m for m in sys.modules if m.startswith("cxr_tf") and sys.modules[m]),
     }))
 """)
-# A fresh interpreter with cxr_tf: the .keras files load in Keras' safe mode, without custom_objects.
+# A fresh interpreter that imports cxr_tf (before Keras, the harder order: its layers register when Keras
+# loads): the .keras files load in Keras' safe mode, without custom_objects.
 KERAS_USER = textwrap.dedent("""
     import json, sys
-    import cxr_tf.models
+    import cxr_tf
     import keras, tensorflow as tf
 
     pixels = tf.constant(json.load(open(sys.argv[1])), tf.float32)
