@@ -56,4 +56,4 @@ def test_make_dataset_is_the_pipelines(phantom_records):
 
     assert cxr_tf.make_dataset is make_dataset
     images, labels, _ = next(iter(cxr_tf.make_dataset(str(phantom_records), "val", image_size=32, batch_size=4)))
-    assert images.shape == (4, 32, 32, 3) and labels.shape[0] == 4
+    assert images.shape == (4, 32, 32, 1) and labels.shape[0] == 4  # one gray channel: the model makes the rest

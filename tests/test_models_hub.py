@@ -45,16 +45,17 @@ def resnet18_preset(tmp_path_factory):
     return path, backbone
 
 
-def pixels(side: int) -> np.ndarray:
-    return (np.random.default_rng(1).random((2, side, side, 3)) * 255).astype("float32")
+def gray(side: int) -> np.ndarray:
+    """float32 [2, side, side, 1] 0-255: the models' input (they repeat it to 3 channels, gray3)."""
+    return (np.random.default_rng(1).random((2, side, side, 1)) * 255).astype("float32")
 
 
 def test_resnet18_from_a_local_preset_gives_the_presets_features(resnet18_preset):
     path, backbone = resnet18_preset
     model = build_model("resnet18", num_classes=3, head="multiclass", image_size=32, weights=str(path))
-    x = pixels(32)
+    x = gray(32)
     ours = keras.Model(model.inputs, model.get_layer("stack4_block2_out").output).predict(x, verbose=0)
-    theirs = np.asarray(backbone((x / 255 - TORCH_MEAN) / TORCH_STD))
+    theirs = np.asarray(backbone((np.repeat(x, 3, axis=-1) / 255 - TORCH_MEAN) / TORCH_STD))
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
@@ -67,9 +68,9 @@ def test_vit_from_a_local_preset_gives_the_presets_class_token(tmp_path, monkeyp
                                             hidden_dim=32, mlp_dim=128)
     randomised(backbone).save_to_preset(str(tmp_path / "vit"))
     model = build_model("vit_micro", num_classes=3, image_size=32, weights=str(tmp_path / "vit"))
-    x = pixels(32)
+    x = gray(32)
     ours = keras.Model(model.inputs, model.get_layer("encoder_class_token_map").output).predict(x, verbose=0)
-    theirs = np.asarray(backbone(x / 127.5 - 1.0))[:, 0]
+    theirs = np.asarray(backbone(np.repeat(x, 3, axis=-1) / 127.5 - 1.0))[:, 0]
     np.testing.assert_allclose(ours[:, 0, 0], theirs, atol=1e-4)
     with pytest.raises(UserError, match="does not fit vit_micro_wide"):
         build_model("vit_micro_wide", num_classes=3, image_size=32, weights=str(tmp_path / "vit"))
