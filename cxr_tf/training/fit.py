@@ -123,13 +123,16 @@ def prepare(cfg: FitConfig) -> Setup:
     task = resolve_task(info, cfg)
     strategy_lib.set_mixed_precision(cfg.mixed_precision)
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        # Process-wide and irreversible: parallel reductions and scatter ops run in a fixed order (or raise).
+        tf.config.experimental.enable_op_determinism()
 
     dist = strategy_lib.make_strategy(cfg.strategy)
     global_batch = cfg.batch_size * dist.num_replicas_in_sync
     policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
               "propagate_parents": cfg.propagate_parents}
     data = dict(policy, image_size=cfg.image_size, channels=cfg.input_channels, batch_size=global_batch,
-                seed=cfg.seed, cache=cfg.cache)
+                seed=cfg.seed, cache=cfg.cache, deterministic=cfg.deterministic)
     steps = cfg.steps_per_epoch or max(1, -(-info["splits"]["train"]["examples"] // global_batch))
     train_ds = make_dataset(cfg.records, "train", augment=cfg.augment, noise=cfg.noise or None,
                             balance=cfg.balance, **data).repeat()

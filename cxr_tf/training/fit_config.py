@@ -64,6 +64,8 @@ class FitConfig:
     validation_steps: int | None = option(None, "limit validation steps")
     patience: int | None = option(None, "early stopping after this many epochs without improvement")
     seed: int = option(0, "seed of shuffling, augmentation and initialisation")
+    deterministic: bool = option(False, "bit-identical weights from run to run on the CPU: TensorFlow's op "
+                                        "determinism and a fixed tf.data order (slower input pipeline)")
     # Where and how.
     out: str = option("", "run directory (default runs/<model>); re-running a killed run resumes it")
     strategy: str = option("auto", "auto, mirrored, multiworker or one_device",
