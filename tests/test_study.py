@@ -55,6 +55,17 @@ def test_layers_apply_recipe_then_arm_then_phantom_reduction_then_set(tmp_path):
     assert cfg.deterministic is True
 
 
+@pytest.mark.parametrize("name", STUDIES.names())
+def test_the_phantom_reduction_keeps_each_arm_frozen_or_fine_tuned_as_the_study_has_it(name, tmp_path):
+    spec = STUDIES.get(name)
+    for arm in spec.arms:
+        full = runner.arm_config(arm, records="r", out=tmp_path)
+        small = runner.arm_config(arm, records="r", out=tmp_path, reduced=spec.phantoms.reduced)
+        assert (small.freeze, small.freeze_stages, small.model) == (full.freeze, full.freeze_stages, full.model)
+        fine_tunes = full.freeze == "backbone" and full.fine_tune_epochs > 0
+        assert (small.freeze == "backbone" and small.fine_tune_epochs > 0) == fine_tunes, arm.name
+
+
 def test_an_unknown_arm_is_one_line_naming_the_known_ones():
     with pytest.raises(UserError, match="no arm.*resnet99.*cnn5"):
         runner.select_arms(STUDIES.get("s3"), ["resnet99"])
