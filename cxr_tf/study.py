@@ -87,8 +87,9 @@ def main(argv: Sequence[str]) -> int:
         result = runner.run_arm(arm, fit_cfg, study, resamples=cfg.resamples, seed=cfg.seed)
         print(f"[{k}/{len(arms)}] {arm.name}: " + ("trained" if result.trained else "finished earlier")
               + (", evaluated" if result.evaluated else ", evaluated earlier"), flush=True)
-    for path in tables.write(study, cfg.out, arms, phantoms=cfg.phantoms):
-        print(f"wrote {path}")
+    paths = tables.write(study, cfg.out, arms, phantoms=cfg.phantoms)
+    print("\n" + paths[0].read_text())
+    print("wrote " + ", ".join(map(str, paths)))
     print(f"{study.name}: {len(arms)} arm(s) in {time.perf_counter() - start:.0f} s")
     return 0
 
