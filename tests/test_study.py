@@ -13,7 +13,6 @@ from cxr_tf.errors import UserError
 from cxr_tf.models import MODELS
 from cxr_tf.studies import runner
 from cxr_tf.studies.grids import ARMS, STUDIES
-from cxr_tf.training.fit_config import FitConfig
 
 # Smaller than the studies' --phantoms grids: 32 px, two steps per epoch, no bootstrap.
 TINY = ["--phantoms", "--phantom-n", "120", "--phantom-size", "32", "--resamples", "0",

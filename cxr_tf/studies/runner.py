@@ -14,12 +14,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cxr_tf import config as config_lib
-from cxr_tf import reporting
 from cxr_tf.errors import UserError
 from cxr_tf.studies.grids import Arm, Study
 from cxr_tf.training.fit_config import FitConfig
-
-log = reporting.logger("study")
 
 EVAL_SPLIT = "test"
 

@@ -89,8 +89,8 @@ def runs_table(items: Sequence[ArmEvaluation]) -> Table:
         cfg = item.ev.run.config
         planned = cfg.epochs + (cfg.fine_tune_epochs if cfg.freeze == "backbone" else 0)
         run = 0 if item.ev.history is None else len(item.ev.history)
-        rows.append([item.arm.name, item.arm.recipe, cfg.model, cfg.weights, f"{cfg.image_size} px, {cfg.input_channels}",
-                     f"{run} of {planned}", str(item.ev.best_epoch() or "n/a"), _yes(cfg.deterministic),
+        rows.append([item.arm.name, item.arm.recipe, cfg.model, cfg.weights,
+                     f"{cfg.image_size} px, {cfg.input_channels}", f"{run} of {planned}", str(item.ev.best_epoch() or "n/a"), _yes(cfg.deterministic),
                      _minutes(item.seconds)])
     return Table(["arm", "recipe", "model", "weights", "input", "epochs", "best epoch", "deterministic",
                   "training time"], rows, numeric=False)
@@ -249,7 +249,8 @@ def _accuracy_section(items: Sequence[ArmEvaluation], figures: Sequence[tuple[st
         m = item.ev.metrics
         classes = list(m["classes"])
         confusions += [f"{item.arm.label} ({item.arm.name}):",
-                       Table(["true \\ predicted", *classes], [[c, *map(str, r)] for c, r in zip(classes, m["confusion"])]),
+                       Table(["true \\ predicted", *classes],
+                             [[c, *map(str, r)] for c, r in zip(classes, m["confusion"])]),
                        Image(f"{FILES}/confusion_{item.arm.name}.png", f"{item.arm.label}: confusion matrix",
                              plots.save_png(plots.confusion_matrix(m["confusion"], classes),
                                             files / f"confusion_{item.arm.name}.png"))]
