@@ -120,14 +120,18 @@ ARMS: tuple[tuple[str, str, str, dict[str, Any], str], ...] = (
 # The reduced grid of --phantoms: CPU-sized images and epochs, random initialisation (ImageNet weights
 # cannot be downloaded everywhere), a fixed learning-rate schedule length. Patience stays the study's.
 _SMALL = {"weights": "none", "batch_size": 32, "steps_per_epoch": None, "validation_steps": None}
-_TWO_PHASE_SMALL = {**_SMALL, "epochs": 2, "fine_tune_epochs": 1}
+# A frozen random backbone teaches a head nothing (measured: S5's phantom ResNet50 stayed at the majority
+# class), so the frozen phase is one epoch and the fine-tuning phase, the real training here, runs at the
+# frozen phase's rate.
+_TWO_PHASE_SMALL = {**_SMALL, "epochs": 1, "fine_tune_epochs": 2, "fine_tune_lr": 1e-3}
 
 PHANTOMS: dict[str, Phantoms] = {
     "s1": Phantoms(
         "chexpert",
         ("--findings", "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion",
          "--prevalence", "Atelectasis=0.25", "Cardiomegaly=0.25", "Consolidation=0.2", "Edema=0.2", "Effusion=0.3",
-         "--difficulty", "0.8", "--label-noise", "0.05", "--uncertain", "0.1", "--blank", "0.5", "--valid-share", "0"),
+         # Difficulty 0.8 left DenseNet121/EfficientNetB4 at test AUC 0.51-0.60 after three epochs.
+         "--difficulty", "0.6", "--label-noise", "0.05", "--uncertain", "0.1", "--blank", "0.5", "--valid-share", "0"),
         ("--dataset", "chexpert", "--labels", "{d}/CheXpert-v1.0-small", "--images", "{d}/CheXpert-v1.0-small",
          "--split", "labelset", "--split-classes", *S1_CLASSES, "--test", "0.2", "--val", "0.1"),
         n=800, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3, "step_size_epochs": 1.0,
@@ -136,23 +140,24 @@ PHANTOMS: dict[str, Phantoms] = {
         "nih",
         ("--findings", "Atelectasis", "Infiltration", "Effusion",
          "--prevalence", "Atelectasis=0.25", "Infiltration=0.25", "Effusion=0.25",
-         "--difficulty", "0.7", "--label-noise", "0.05"),
+         "--difficulty", "0.6", "--label-noise", "0.05"),
         ("--dataset", "nih", "--labels", "{d}/Data_Entry_2017.csv", "--images", "{d}", "--split", "multilabel"),
         # S2's frozen arms stay frozen (no fine-tuning phase), its unfrozen ones train everything.
         n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 2}),
     "s3": Phantoms(
-        "covid_radiography", ("--difficulty", "0.8", "--label-noise", "0.05"),
+        # Difficulty 0.8 left the 3-epoch arms near chance (accuracy 0.26-0.40 on four classes).
+        "covid_radiography", ("--difficulty", "0.5", "--label-noise", "0.05"),
         ("--dataset", "covid_radiography", "--images", "{d}", "--split", "multilabel", "--test", "0.2",
          "--val", "0.1"),
         n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3}),
     "s4": Phantoms(
-        "kermany", ("--difficulty", "0.7", "--label-noise", "0.05", "--valid-share", "0.2"),
+        "kermany", ("--difficulty", "0.5", "--label-noise", "0.05", "--valid-share", "0.2"),
         ("--dataset", "kermany", "--images", "{d}", "--classes", "3", "--split", "source"),
-        n=600, size=64, reduced={**_TWO_PHASE_SMALL, "image_size": 64, "epochs": 2}),
+        n=600, size=64, reduced={**_TWO_PHASE_SMALL, "image_size": 64}),
     "s5": Phantoms(
-        "kermany", ("--difficulty", "0.7", "--label-noise", "0.05", "--valid-share", "0.2"),
+        "kermany", ("--difficulty", "0.5", "--label-noise", "0.05", "--valid-share", "0.2"),
         ("--dataset", "kermany", "--images", "{d}", "--classes", "2", "--split", "source"),
-        n=600, size=64, reduced={**_TWO_PHASE_SMALL, "image_size": 64, "epochs": 2}),
+        n=600, size=64, reduced={**_TWO_PHASE_SMALL, "image_size": 64}),
 }
 
 TITLES = {
