@@ -81,7 +81,7 @@ def main(argv: Sequence[str]) -> int:
     overrides = config.parse_overrides(cfg.set)
     for k, arm in enumerate(arms, 1):
         fit_cfg = runner.arm_config(arm, records=records, out=cfg.out,
-                                    reduced=study.phantoms.reduced if cfg.phantoms else None,
+                                    phantoms=study.phantoms if cfg.phantoms else None,
                                     overrides=overrides, deterministic=cfg.deterministic)
         print(f"[{k}/{len(arms)}] {arm.name}: {arm.recipe} ({fit_cfg.model}, {fit_cfg.epochs} epochs)", flush=True)
         result = runner.run_arm(arm, fit_cfg, study, resamples=cfg.resamples, seed=cfg.seed)

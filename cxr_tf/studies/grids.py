@@ -48,6 +48,8 @@ class Phantoms:
         build: build_records flags after ``--images``/``--labels`` (``{d}`` is the phantom directory).
         n: images drawn. size: their side and the records' side, pixels.
         reduced: FitConfig overrides of every arm (small images, few epochs, no ImageNet weights).
+        two_phase: further overrides of the arms that train a frozen backbone first (``freeze = "backbone"``
+            with fine-tuning epochs).
     """
 
     style: str
@@ -56,6 +58,12 @@ class Phantoms:
     n: int
     size: int
     reduced: dict[str, Any]
+    two_phase: dict[str, Any] = field(default_factory=dict)
+
+    def reduce(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Recipe ``values`` with the reduced grid's keys (and ``two_phase``'s for a two-phase arm)."""
+        two_phase = values.get("freeze") == "backbone" and values.get("fine_tune_epochs", 0) > 0
+        return {**values, **self.reduced, **(self.two_phase if two_phase else {})}
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ _SMALL = {"weights": "none", "batch_size": 32, "steps_per_epoch": None, "validat
 # A frozen random backbone teaches a head nothing (measured: S5's phantom ResNet50 stayed at the majority
 # class), so the frozen phase is one epoch and the fine-tuning phase, the real training here, runs at the
 # frozen phase's rate.
-_TWO_PHASE_SMALL = {**_SMALL, "epochs": 1, "fine_tune_epochs": 2, "fine_tune_lr": 1e-3}
+_TWO_PHASE = {"epochs": 1, "fine_tune_epochs": 2, "fine_tune_lr": 1e-3}
 
 PHANTOMS: dict[str, Phantoms] = {
     "s1": Phantoms(
@@ -153,11 +161,11 @@ PHANTOMS: dict[str, Phantoms] = {
     "s4": Phantoms(
         "kermany", ("--difficulty", "0.5", "--label-noise", "0.05", "--valid-share", "0.2"),
         ("--dataset", "kermany", "--images", "{d}", "--classes", "3", "--split", "source"),
-        n=600, size=64, reduced={**_TWO_PHASE_SMALL, "image_size": 64}),
+        n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3}, two_phase=_TWO_PHASE),
     "s5": Phantoms(
         "kermany", ("--difficulty", "0.5", "--label-noise", "0.05", "--valid-share", "0.2"),
         ("--dataset", "kermany", "--images", "{d}", "--classes", "2", "--split", "source"),
-        n=600, size=64, reduced={**_TWO_PHASE_SMALL, "image_size": 64}),
+        n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3}, two_phase=_TWO_PHASE),
 }
 
 TITLES = {

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from cxr_tf import config as config_lib
 from cxr_tf.errors import UserError
-from cxr_tf.studies.grids import Arm, Study
+from cxr_tf.studies.grids import Arm, Phantoms, Study
 from cxr_tf.training.fit_config import FitConfig
 
 EVAL_SPLIT = "test"
@@ -40,13 +40,14 @@ def select_arms(study: Study, names: Sequence[str]) -> list[Arm]:
     return [arm for arm in study.arms if not names or arm.name in names]
 
 
-def arm_config(arm: Arm, *, records: str, out: Path, reduced: Mapping[str, Any] | None = None,
+def arm_config(arm: Arm, *, records: str, out: Path, phantoms: Phantoms | None = None,
                overrides: Mapping[str, Any] | None = None, deterministic: bool = False) -> FitConfig:
-    """The arm's ``FitConfig``: its recipe, then its own keys, then ``reduced`` (``--phantoms``), then
-    ``overrides`` (``--set``), with ``records``, ``out/<arm>`` and ``deterministic`` last."""
-    values = config_lib.load_toml(arm.recipe_path)
-    for layer in (arm.overrides, reduced or {}, overrides or {}):
-        values.update(layer)
+    """The arm's ``FitConfig``: its recipe, then its own keys, then the reduced grid of ``phantoms``
+    (``--phantoms``), then ``overrides`` (``--set``), with ``records``, ``out/<arm>`` and ``deterministic`` last."""
+    values = {**config_lib.load_toml(arm.recipe_path), **arm.overrides}
+    if phantoms is not None:
+        values = phantoms.reduce(values)
+    values.update(overrides or {})
     values.update(records=records, out=str(out / arm.name), deterministic=deterministic)
     values = {key: value for key, value in values.items() if value is not None}
     return config_lib.build(FitConfig, values, f"{arm.recipe_path.name} (arm {arm.name})")
