@@ -220,16 +220,23 @@ def parse(cls: type[C], argv: Sequence[str], prog: str = "", description: str = 
         recipe, overrides = args.pop("recipe"), args.pop("set")
         if recipe is not None:
             values.update(load_toml(resources.recipe(recipe)))
-        for item in overrides:
-            key, sep, raw = item.partition("=")
-            if not sep:
-                raise UserError(f"--set {item!r}: expected KEY=VALUE")
-            try:
-                values[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError:
-                values[key.strip()] = raw  # a bare word is a string, as users expect
+        values.update(parse_overrides(overrides))
     values.update(args)
     return build(cls, values, prog or cls.__name__)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as a dict; VALUE is TOML (``3``, ``true``, ``[1, 2]``) or a bare string."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            values[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key.strip()] = raw  # a bare word is a string, as users expect
+    return values
 
 
 def parse_with_positionals(cls: type[C], argv: Sequence[str], prog: str, description: str, *, field: str,

@@ -31,8 +31,9 @@ class SynthConfig:
     seed: int = config.option(0, "random seed; the same seed and flags give byte-identical files",
                               at_least=0, at_most=config.SEED_MAX)
     style: str = config.option("nih", "layout and label files: nih (ChestX-ray14), chexpert (CheXpert-v1.0-small, "
-                                      "frontal only) or folders (one class per image)",
-                               choices=["nih", "chexpert", "folders"])
+                                      "frontal only), folders (one class per image), kermany (chest_xray/, "
+                                      "normal/bacteria/virus) or covid_radiography (4 class folders)",
+                               choices=["nih", "chexpert", "folders", "kermany", "covid_radiography"])
     difficulty: float = config.option(0.5, "0 obvious .. 1 subtle: scales lesion contrast and size",
                                       at_least=0, at_most=1)
     findings: list[str] = config.option([], "findings to draw (NIH names); default: all ten for nih/chexpert, "
@@ -43,7 +44,8 @@ class SynthConfig:
     uncertain: float = config.option(0.1, "chexpert: share of reported positives written as uncertain (-1.0)",
                                      at_least=0, at_most=1)
     blank: float = config.option(0.5, "chexpert: share of negatives left blank", at_least=0, at_most=1)
-    valid_share: float = config.option(0.05, "chexpert: share of patients in valid.csv", at_least=0, at_most=1)
+    valid_share: float = config.option(0.05, "chexpert: share of patients in valid.csv; kermany: in test/",
+                                       at_least=0, at_most=1)
     workers: int = config.option(0, "drawing processes; 0 = one per CPU core (more are capped at that)",
                                 at_least=0)
 
@@ -57,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
     style = writers.STYLES.get(cfg.style)
     chances = dataset.resolve_prevalence(cfg.findings or style.findings, cfg.prevalence, style.single_label)
     specs = generate.plan(cfg.n, cfg.seed, chances, single_label=style.single_label, label_noise=cfg.label_noise,
-                          holdout_share=cfg.valid_share if cfg.style == "chexpert" else 0.0)
+                          holdout_share=cfg.valid_share if style.holdout else 0.0)
     dataset.claim(cfg.out, config.to_dict(cfg), config.to_toml(cfg), ignore=("workers",))
     workers = cli.worker_count(cfg.workers)
     start = time.perf_counter()

@@ -6,7 +6,13 @@ Each style copies a real source's layout so that source's adapter reads the phan
   ``BBox_List_2017.csv``);
 * ``chexpert``: CheXpert-v1.0-small (``train.csv``/``valid.csv``, states 1.0/0.0/-1.0/blank,
   frontal views only);
-* ``folders``: one folder per class, one class per image (``Normal/``, ``Effusion/``...).
+* ``folders``: one folder per class, one class per image (``Normal/``, ``Effusion/``...);
+* ``kermany``: Kermany's pediatric pneumonia set (``chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/``,
+  ``person12_bacteria_40.png`` / ``IM-0012-0001.png``), normal, bacterial or viral pneumonia;
+* ``covid_radiography``: the COVID-19 Radiography Database (``COVID-19_Radiography_Dataset/<class>/images/``).
+
+The last two name their classes after the source and draw a phantom finding for each: phantoms have no
+pneumonia types, so a finding with a similar look stands in (see ``KERMANY_KINDS``, ``COVID_FOLDERS``).
 """
 
 from __future__ import annotations
@@ -56,6 +62,16 @@ TEMPORARY_SUFFIX = ".tmp"  # of hidden files being written; renamed to their fin
 NORMAL = "Normal"
 FOLDER_FINDINGS = ("Cardiomegaly", "Effusion", "Pneumothorax", "Pneumonia")
 
+# Bacterial pneumonia is typically lobar consolidation, viral pneumonia an interstitial pattern
+# (Kermany et al. 2018, Cell 172(5), Fig. 6): the phantom findings of the same look.
+KERMANY_KINDS = {"Consolidation": "bacteria", "Infiltration": "virus"}
+# Every (VAL_EVERY)-th patient outside the held-out test share goes to val/ (Kermany's Mendeley layout).
+KERMANY_VAL_EVERY = 5
+# COVID-19 Radiography Database class folders: COVID-19's diffuse bilateral opacities, focal lung opacity,
+# and viral pneumonia, each drawn as the phantom finding closest in look.
+COVID_FOLDERS = {"Infiltration": "COVID", "Consolidation": "Lung_Opacity", "Pneumonia": "Viral Pneumonia"}
+COVID_ROOT = "COVID-19_Radiography_Dataset"
+
 
 @dataclass(frozen=True)
 class LabelOptions:
@@ -83,12 +99,14 @@ class Style:
         write_labels: writes the label files under the output directory, returns their paths.
         single_label: images carry at most one finding (class folders).
         findings: findings drawn when the user names none.
+        holdout: the layout has the source's own held-out split (``--valid-share`` of the patients).
     """
 
     path: Callable[[ImageSpec], str]
     write_labels: Callable[[Path, list[ImageSpec], dict[int, dict[str, list[Box]]], LabelOptions], list[Path]]
     single_label: bool
     findings: tuple[str, ...]
+    holdout: bool = False
 
 
 STYLES: Registry[Style] = Registry("style")
@@ -196,6 +214,24 @@ def _no_label_files(out: Path, specs: list[ImageSpec], boxes: dict[int, dict[str
     return []
 
 
+def _kermany_path(spec: ImageSpec) -> str:
+    """``chest_xray/<split>/<NORMAL|PNEUMONIA>/<name>``: held-out patients in test/, a share of the rest in val/."""
+    split = "test" if spec.holdout else "val" if spec.patient % KERMANY_VAL_EVERY == 0 else "train"
+    if not spec.labels:
+        return f"chest_xray/{split}/NORMAL/IM-{spec.patient:04d}-{spec.followup + 1:04d}.png"
+    return f"chest_xray/{split}/PNEUMONIA/person{spec.patient}_{KERMANY_KINDS[spec.labels[0]]}_{spec.index}.png"
+
+
+def _covid_path(spec: ImageSpec) -> str:
+    folder = COVID_FOLDERS[spec.labels[0]] if spec.labels else NORMAL
+    return f"{COVID_ROOT}/{folder}/images/{folder}-{spec.index + 1}.png"
+
+
 STYLES.register("nih")(Style(_nih_path, _nih_labels, single_label=False, findings=DRAWN))
-STYLES.register("chexpert")(Style(_chexpert_path, _chexpert_labels, single_label=False, findings=DRAWN))
+STYLES.register("chexpert")(Style(_chexpert_path, _chexpert_labels, single_label=False, findings=DRAWN,
+                                  holdout=True))
 STYLES.register("folders")(Style(_folder_path, _no_label_files, single_label=True, findings=FOLDER_FINDINGS))
+STYLES.register("kermany")(Style(_kermany_path, _no_label_files, single_label=True,
+                                 findings=tuple(KERMANY_KINDS), holdout=True))
+STYLES.register("covid_radiography")(Style(_covid_path, _no_label_files, single_label=True,
+                                           findings=tuple(COVID_FOLDERS)))

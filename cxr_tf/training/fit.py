@@ -132,6 +132,9 @@ def prepare(cfg: FitConfig) -> Setup:
     task = resolve_task(info, cfg)
     strategy_lib.set_mixed_precision(cfg.mixed_precision)
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        # Process-wide and irreversible: parallel reductions and scatter ops run in a fixed order (or raise).
+        tf.config.experimental.enable_op_determinism()
 
     dist = strategy_lib.make_strategy(cfg.strategy)
     replicas = dist.num_replicas_in_sync
@@ -144,7 +147,7 @@ def prepare(cfg: FitConfig) -> Setup:
               "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
     # One gray channel: the model's first layer makes the input channels (cxr_tf.models.layers).
     data = dict(policy, image_size=cfg.image_size, channels="gray1", batch_size=global_batch,
-                seed=cfg.seed, cache=cfg.cache)
+                seed=cfg.seed, cache=cfg.cache, deterministic=cfg.deterministic)
     if replicas > 1:
         # Full global batches only: a last partial batch can leave a replica with no example, which
         # fails; the examples dropped differ from epoch to epoch as the shuffle does.

@@ -71,6 +71,8 @@ class FitConfig:
     patience: int | None = option(None, "early stopping after this many epochs without improvement "
                                           "(0 or unset: none)", at_least=0)
     seed: int = option(0, "seed of shuffling, augmentation and initialisation", at_least=0, at_most=SEED_MAX)
+    deterministic: bool = option(False, "bit-identical weights from run to run on the CPU: TensorFlow's op "
+                                        "determinism and a fixed tf.data order (slower input pipeline)")
     # Where and how.
     out: str = option("", "run directory (default runs/<model>); re-running a killed run resumes it")
     strategy: str = option("auto", "auto, mirrored, multiworker or one_device",

@@ -1,0 +1,188 @@
+"""The five studies' experiment grids: which runs (arms) each study compares, from which recipes.
+
+An arm is one ``pipelines/*.toml`` recipe plus the overrides that make it the study's cell (S1's
+"enhancement layers" off, S3's K frozen blocks, ...). ``ARMS`` is the one table of every arm of every
+study, so a renamed recipe or zoo network is one edit here. ``Phantoms`` says how ``--phantoms``
+draws a study's data in its source's layout and how far its grid is reduced to run on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cxr_tf.registry import Registry
+
+PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One run of a study's grid.
+
+    Attributes:
+        name: directory of the run under the study's ``--out`` and its row in the tables.
+        recipe: stem of the ``pipelines/`` recipe it starts from.
+        overrides: recipe keys that make this arm (FitConfig names and values).
+        label: the arm as the study names it in its tables (model and setting).
+    """
+
+    name: str
+    recipe: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def recipe_path(self) -> Path:
+        return PIPELINES / f"{self.recipe}.toml"
+
+
+@dataclass(frozen=True)
+class Phantoms:
+    """Phantom data in a study's layout and the reduced grid run on it (``--phantoms``).
+
+    Attributes:
+        style: ``python -m cxr_tf.synth --style``.
+        synth: further synth flags (findings, prevalences, difficulty, label noise).
+        build: build_records flags after ``--images``/``--labels`` (``{d}`` is the phantom directory).
+        n: images drawn. size: their side and the records' side, pixels.
+        reduced: FitConfig overrides of every arm (small images, few epochs, no ImageNet weights).
+        two_phase: further overrides of the arms that train a frozen backbone first (``freeze = "backbone"``
+            with fine-tuning epochs).
+    """
+
+    style: str
+    synth: tuple[str, ...]
+    build: tuple[str, ...]
+    n: int
+    size: int
+    reduced: dict[str, Any]
+    two_phase: dict[str, Any] = field(default_factory=dict)
+
+    def reduce(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Recipe ``values`` with the reduced grid's keys (and ``two_phase``'s for a two-phase arm)."""
+        two_phase = values.get("freeze") == "backbone" and values.get("fine_tune_epochs", 0) > 0
+        return {**values, **self.reduced, **(self.two_phase if two_phase else {})}
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study: its arms, how its test split is scored, and its phantom stand-in.
+
+    Attributes:
+        name: ``s1`` .. ``s5``. title: the study as ``../shared/SEEDS.md`` names it.
+        arms: the grid, in the order of the study's tables.
+        threshold: evaluate's ``--threshold`` of multilabel studies (the studies threshold sigmoid
+            outputs at 0.5; ignored for single-label ones, scored by argmax).
+        noise_sweep: evaluate's ``--noise-sweep`` specs (S2's noise at test time).
+    """
+
+    name: str
+    title: str
+    arms: tuple[Arm, ...]
+    phantoms: Phantoms
+    threshold: str = "0.5"
+    noise_sweep: tuple[str, ...] = ()
+
+    def arm(self, name: str) -> Arm:
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise KeyError(name)
+
+
+S1_CLASSES = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion")
+FROZEN_BLOCKS = range(5)  # S3: "how many ResNet blocks we will freeze", 0-4
+
+# Every arm of every study: (study, arm name, recipe, overrides, label as the study's tables name it).
+ARMS: tuple[tuple[str, str, str, dict[str, Any], str], ...] = (
+    # S1 Table 1: model x "Enhancement layers" True/False.
+    ("s1", "densenet121_enhance", "s1_chexpert_densenet121", {"enhance": True}, "DenseNet121"),
+    ("s1", "densenet121_plain", "s1_chexpert_densenet121", {"enhance": False, "channels": "gray3"}, "DenseNet121"),
+    ("s1", "efficientnetb4_enhance", "s1_chexpert_efficientnetb4", {"enhance": True}, "EfficientNetB4"),
+    ("s1", "efficientnetb4_plain", "s1_chexpert_efficientnetb4", {"enhance": False, "channels": "gray3"},
+     "EfficientNetB4"),
+    # S2: ResNet-152 and ViT, backbone fully frozen vs fully unfrozen (YOLO is out of scope).
+    ("s2", "resnet152_frozen", "s2_nih_resnet152_frozen", {}, "ResNet-152 frozen"),
+    ("s2", "resnet152_unfrozen", "s2_nih_resnet152_unfrozen", {}, "ResNet-152 unfrozen"),
+    ("s2", "vit_frozen", "s2_nih_vit_frozen", {}, "ViT frozen"),
+    ("s2", "vit_unfrozen", "s2_nih_vit_unfrozen", {}, "ViT unfrozen"),
+    # S3: the handcrafted CNN, then ResNet18/34 with 0-4 residual blocks frozen.
+    ("s3", "cnn5", "s3_covid_cnn5", {}, "Handcrafted CNN"),
+    *(("s3", f"resnet{depth}_frozen{k}", f"s3_covid_resnet{depth}", {"freeze_stages": k}, f"ResNet{depth}")
+      for depth in (18, 34) for k in FROZEN_BLOCKS),
+    # S4: every model it compares; the pre-trained CNNs frozen first, then fine-tuned.
+    ("s4", "baseline_cnn", "s4_kermany3_baseline_cnn", {}, "Baseline CNN"),
+    ("s4", "scratch_cnn", "s4_kermany3_scratch_cnn", {}, "From-scratch CNN"),
+    ("s4", "resnet50", "s4_kermany3_resnet50", {}, "ResNet50"),
+    ("s4", "efficientnetb0", "s4_kermany3_efficientnetb0", {}, "EfficientNet-B0"),
+    ("s4", "efficientnetb0_adamw", "s4_kermany3_efficientnetb0_adamw", {}, "EfficientNet-B0 + weight decay"),
+    ("s4", "mobilenetv2", "s4_kermany3_mobilenetv2", {}, "MobileNetV2"),
+    ("s4", "vgg16", "s4_kermany3_vgg16", {}, "VGG16"),
+    ("s4", "vit", "s4_kermany3_vit", {}, "ViT"),
+    ("s4", "vit_pretrained", "s4_kermany3_vit_pretrained", {}, "ViT-B/16 pre-trained"),
+    # S5: ResNet50, frozen then unfrozen.
+    ("s5", "resnet50", "s5_kermany2_resnet50", {}, "ResNet50"),
+)
+
+# The reduced grid of --phantoms: CPU-sized images and epochs, random initialisation (ImageNet weights
+# cannot be downloaded everywhere), a fixed learning-rate schedule length. Patience stays the study's.
+_SMALL = {"weights": "none", "batch_size": 32, "steps_per_epoch": None, "validation_steps": None}
+# A frozen random backbone teaches a head nothing (measured: S5's phantom ResNet50 stayed at the majority
+# class), so the frozen phase is one epoch and the fine-tuning phase, the real training here, runs at the
+# frozen phase's rate.
+_TWO_PHASE = {"epochs": 1, "fine_tune_epochs": 2, "fine_tune_lr": 1e-3}
+
+PHANTOMS: dict[str, Phantoms] = {
+    "s1": Phantoms(
+        "chexpert",
+        ("--findings", "Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion",
+         "--prevalence", "Atelectasis=0.25", "Cardiomegaly=0.25", "Consolidation=0.2", "Edema=0.2", "Effusion=0.3",
+         # Difficulty 0.8 left DenseNet121/EfficientNetB4 at test AUC 0.51-0.60 after three epochs.
+         "--difficulty", "0.6", "--label-noise", "0.05", "--uncertain", "0.1", "--blank", "0.5", "--valid-share", "0"),
+        ("--dataset", "chexpert", "--labels", "{d}/CheXpert-v1.0-small", "--images", "{d}/CheXpert-v1.0-small",
+         "--split", "labelset", "--split-classes", *S1_CLASSES, "--test", "0.2", "--val", "0.1"),
+        n=800, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3, "step_size_epochs": 1.0,
+                                 "base_lr": 3e-4, "lr": 3e-3}),
+    "s2": Phantoms(
+        "nih",
+        ("--findings", "Atelectasis", "Infiltration", "Effusion",
+         "--prevalence", "Atelectasis=0.25", "Infiltration=0.25", "Effusion=0.25",
+         "--difficulty", "0.6", "--label-noise", "0.05"),
+        ("--dataset", "nih", "--labels", "{d}/Data_Entry_2017.csv", "--images", "{d}", "--split", "multilabel"),
+        # S2's frozen arms stay frozen (no fine-tuning phase), its unfrozen ones train everything.
+        n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 2}),
+    "s3": Phantoms(
+        # Difficulty 0.8 left the 3-epoch arms near chance (accuracy 0.26-0.40 on four classes).
+        "covid_radiography", ("--difficulty", "0.5", "--label-noise", "0.05"),
+        ("--dataset", "covid_radiography", "--images", "{d}", "--split", "multilabel", "--test", "0.2",
+         "--val", "0.1"),
+        n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3}),
+    "s4": Phantoms(
+        "kermany", ("--difficulty", "0.5", "--label-noise", "0.05", "--valid-share", "0.2"),
+        ("--dataset", "kermany", "--images", "{d}", "--classes", "3", "--split", "source"),
+        n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3}, two_phase=_TWO_PHASE),
+    "s5": Phantoms(
+        "kermany", ("--difficulty", "0.5", "--label-noise", "0.05", "--valid-share", "0.2"),
+        ("--dataset", "kermany", "--images", "{d}", "--classes", "2", "--split", "source"),
+        n=600, size=64, reduced={**_SMALL, "image_size": 64, "epochs": 3}, two_phase=_TWO_PHASE),
+}
+
+TITLES = {
+    "s1": "S1 - Detecting diseases from medical images using Deep Learning (CheXpert)",
+    "s2": "S2 - X-ray image analysis using ML methods (NIH ChestX-ray14, noise)",
+    "s3": "S3 - Lung diseases identification from X-rays (COVID-19 Radiography Database)",
+    "s4": "S4 - BME course project (Kermany, normal / bacterial / viral pneumonia)",
+    "s5": "S5 - x-ray (Kermany, normal vs pneumonia, ResNet50)",
+}
+
+# S2 tests its models on noisy images; the study names no noise model or level, so the sweep spans both
+# of cxr_tf's radiographic ones from clean to strong.
+NOISE_SWEEPS = {"s2": ("gaussian:0,5,10", "poisson:0,0.05,0.1")}
+
+STUDIES: Registry[Study] = Registry("study")
+for _name, _title in TITLES.items():
+    STUDIES.register(_name)(Study(
+        _name, _title, tuple(Arm(arm, recipe, overrides, label) for study, arm, recipe, overrides, label in ARMS
+                             if study == _name), PHANTOMS[_name], noise_sweep=NOISE_SWEEPS.get(_name, ())))
