@@ -20,11 +20,12 @@ def main(argv: Sequence[str]) -> int:
                        description="Train a chest X-ray classifier on records built by build_records.")
     from cxr_tf.evaluation import provenance
     from cxr_tf.records import info as records_info
+    from cxr_tf.training import strategy
     from cxr_tf.training.fit import train
 
     with records_info.naming_damaged_shards(cfg.records):
         summary = train(cfg)
-    if not summary.get("finished_earlier"):
+    if not summary.get("finished_earlier") and strategy.is_chief():  # only the chief writes the run directory
         provenance.record(summary["run"], "fit", argv)
     best = summary["best"]
     print(f"{summary['run']}: {summary['epochs']} epochs, best {summary['monitor']} "

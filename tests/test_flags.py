@@ -19,7 +19,7 @@ from cxr_tf import build_records, cli, demo, evaluate, explain, fit, lr_find, pr
     (fit, ["--records", "r", "--epochs", "0"], "--epochs 0: must be >= 1"),
     (fit, ["--records", "r", "--dropout", "1.5"], "--dropout 1.5: must be in [0, 1)"),
     (fit, ["--records", "r", "--batch-size", "0"], "--batch-size 0: must be >= 1"),
-    (fit, ["--records", "r", "--patience", "0"], "--patience 0: must be >= 1"),
+    (fit, ["--records", "r", "--patience", "-1"], "--patience -1: must be >= 0"),
     (fit, ["--records", "r", "--image-size", "100000"], "--image-size 100000: must be between 16 and 4096"),
     (fit, ["--records", "r", "--seed", "-1"], "--seed -1: must be between 0 and 4294967295"),
     (lr_find, ["--records", "r", "--max-lr", "nan"], "--max-lr nan"),

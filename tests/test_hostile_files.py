@@ -64,7 +64,8 @@ def test_predict_lists_devices_fifos_folders_and_link_loops_as_errors(tmp_path):
     root = tmp_path / "scans"
     expected = hostile_root(root)
     (root / "good.png").write_bytes(make.png(make.gradient()))
-    model = predict.Model(tmp_path, {"image_size": 32, "resize": "pad", "channels": "gray1", "classes": ["A"],
+    model = predict.Model(tmp_path, {"image_size": 32, "stored_size": 32, "resize": "pad", "channels": "gray1",
+                                     "classes": ["A"],
                                      "thresholds": {"A": 0.5}},
                           lambda pixels: np.full((len(pixels), 1), 0.25, np.float32))
     del expected["folder.png"]  # a folder in a walked directory is walked, not read

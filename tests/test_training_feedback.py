@@ -125,6 +125,7 @@ def test_a_fit_run_writes_one_learning_rate_name_batch_scalars_and_hparams(phant
 def test_evaluate_and_explain_write_to_the_runs_tensorboard_log(phantom_run, phantom_records, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(phantom_run, run)
+    shutil.rmtree(run / "tb" / "explain", ignore_errors=True)  # other tests' overlays on the shared run
     result = evaluate.evaluate(run, resamples=0).metrics
     test = EventAccumulator(str(run / "tb" / "test"), size_guidance={"tensors": 0})
     test.Reload()

@@ -15,13 +15,13 @@ from cxr_tf import cli, imaging, predict as predict_cli, runs
 from cxr_tf.serving import export
 from tests import image_factory as make
 
-META = {"image_size": 32, "channels": "enhance", "head": "multilabel", "classes": ["A", "B"],
+META = {"image_size": 32, "stored_size": 32, "channels": "enhance", "head": "multilabel", "classes": ["A", "B"],
         "thresholds": {"A": 0.5, "B": 0.5}, "resize": "pad"}
 
 
 def tiny_model(lambda_layer: bool = False) -> keras.Model:
-    """A conv + BatchNormalization net on [B, 32, 32, 3] 0-255 pixels, two logits."""
-    inputs = keras.Input((32, 32, 3))
+    """A conv + BatchNormalization net on [B, 32, 32, 1] 0-255 gray images (the models' input), two logits."""
+    inputs = keras.Input((32, 32, 1))
     x = keras.layers.Lambda(lambda t: t / 255.0)(inputs) if lambda_layer else inputs
     x = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3)(x))
     return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
