@@ -134,8 +134,9 @@ def _bilinear(image: tf.Tensor, affine: tf.Tensor, size: int) -> tf.Tensor:
     """``ImageProjectiveTransformV3``'s bilinear affine resampling (constant 0 outside), compiled by XLA.
 
     The kernel spends ~13 ns per output pixel (a generic generator unravelling a 4-D index per value);
-    XLA fuses the coordinates, the four reads and the blend into one loop, ~2.5x faster on the CPU. The
-    formula is the kernel's: each of the four neighbours outside the image reads as 0.
+    XLA fuses the coordinates, the four reads and the blend into one loop, ~3x faster on the CPU. The
+    formula is the kernel's, where each of the four neighbours outside the image reads as 0: here the
+    image gets a 1-pixel black border and the neighbours' indices are clamped into it.
 
     Args:
         image: ``[H, W, C]``, any real dtype. affine: float32 ``[6]``. size: output side (a Python int).
@@ -144,7 +145,7 @@ def _bilinear(image: tf.Tensor, affine: tf.Tensor, size: int) -> tf.Tensor:
         float32 ``[size, size, C]``.
     """
     height, width, channels = tf.unstack(tf.shape(image))
-    flat = tf.reshape(tf.cast(image, tf.float32), [-1, channels])
+    flat = tf.reshape(tf.pad(tf.cast(image, tf.float32), [[1, 1], [1, 1], [0, 0]]), [-1, channels])
     grid = tf.range(size, dtype=tf.float32)
     x_out, y_out = grid[tf.newaxis, :], grid[:, tf.newaxis]
     x = affine[0] * x_out + affine[1] * y_out + affine[2]
@@ -152,15 +153,15 @@ def _bilinear(image: tf.Tensor, affine: tf.Tensor, size: int) -> tf.Tensor:
     x0, y0 = tf.floor(x), tf.floor(y)
     x1, y1 = x0 + 1.0, y0 + 1.0
 
-    def read(row: tf.Tensor, col: tf.Tensor) -> tf.Tensor:
-        inside = ((row >= 0.0) & (row < tf.cast(height, tf.float32))
-                  & (col >= 0.0) & (col < tf.cast(width, tf.float32)))
-        index = (tf.cast(tf.where(inside, row, 0.0), tf.int32) * width
-                 + tf.cast(tf.where(inside, col, 0.0), tf.int32))
-        return tf.where(inside[..., tf.newaxis], tf.gather(flat, index), 0.0)
+    def bordered(coordinate: tf.Tensor, side: tf.Tensor) -> tf.Tensor:
+        # -1 and side are the black border; anything further out reads it too.
+        return tf.cast(tf.clip_by_value(coordinate, -1.0, tf.cast(side, tf.float32)), tf.int32) + 1
 
-    top = (x1 - x)[..., tf.newaxis] * read(y0, x0) + (x - x0)[..., tf.newaxis] * read(y0, x1)
-    bottom = (x1 - x)[..., tf.newaxis] * read(y1, x0) + (x - x0)[..., tf.newaxis] * read(y1, x1)
+    col0, col1 = bordered(x0, width), bordered(x1, width)
+    row0, row1 = bordered(y0, height) * (width + 2), bordered(y1, height) * (width + 2)
+    wx0, wx1 = (x1 - x)[..., tf.newaxis], (x - x0)[..., tf.newaxis]
+    top = wx0 * tf.gather(flat, row0 + col0) + wx1 * tf.gather(flat, row0 + col1)
+    bottom = wx0 * tf.gather(flat, row1 + col0) + wx1 * tf.gather(flat, row1 + col1)
     return (y1 - y)[..., tf.newaxis] * top + (y - y0)[..., tf.newaxis] * bottom
 
 
