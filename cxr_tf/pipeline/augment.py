@@ -8,6 +8,12 @@ randomisation and transform). The photometric jitter is a 256-entry table on gra
 channels: no per-pixel ``pow``. Ranges are deliberately small: PA/AP films are taken in a standard
 position, and large rotations or crops would move findings out of the lung fields they are defined by.
 
+Speed: per example, the warp's ~60 scalar ops and its resampling run as ONE XLA-compiled call
+(``random_warp``; pure TensorFlow ops, compiled in the graph, no Python). ``ImageProjectiveTransformV3``
+cost ~13 ns per output pixel and the scalar ops ~5-10 us each in the tf.data executor; together they
+were the augmentation's cost (``benchmarks/pipeline.py``). Moving the warp after batching does not help
+on the CPU: the pixel work is the same and a batch-wide op delays the first batch.
+
 Horizontal flips are OFF by default: a mirrored chest puts the heart on the right, i.e. shows
 dextrocardia (situs inversus), an anatomy the classifier should not be taught is normal; it would also
 swap the side of side-specific findings and of the L/R marker.
@@ -97,6 +103,22 @@ def _random_warp(image: tf.Tensor, u: tf.Tensor, size: int, config: AugmentConfi
     return warp(image, size, **_warp_parameters(u, config))
 
 
+def affine_coefficients(height: tf.Tensor, width: tf.Tensor, size: int, scale_x: tf.Tensor,
+                        scale_y: tf.Tensor, shift_x: tf.Tensor, shift_y: tf.Tensor, angle: tf.Tensor,
+                        flip: tf.Tensor) -> tf.Tensor:
+    """float32 ``[6]``: ``warp``'s output -> input pixel map of an ``height x width`` image, as the first 6
+    coefficients of ``ImageProjectiveTransformV3`` (x_in = a0 x + a1 y + a2, y_in = a3 x + a4 y + a5)."""
+    height, width = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    # Output pixel centre (x + 0.5) / size - 0.5 in [-0.5, 0.5] is scaled to the crop, rotated and moved
+    # to the crop centre.
+    sx = tf.where(flip, -1.0, 1.0) * scale_x * width / size
+    sy = scale_y * height / size
+    ox, oy = sx * (0.5 - size / 2), sy * (0.5 - size / 2)
+    cx, cy = width * (0.5 + shift_x) - 0.5, height * (0.5 + shift_y) - 0.5
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    return tf.stack([cos * sx, -sin * sy, cx + cos * ox - sin * oy, sin * sx, cos * sy, cy + sin * ox + cos * oy])
+
+
 def warp(image: tf.Tensor, size: int, scale_x: tf.Tensor, scale_y: tf.Tensor, shift_x: tf.Tensor,
          shift_y: tf.Tensor, angle: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
     """Crop, rotate, shift (and optionally mirror) ``image`` and resample it to ``size`` in one bilinear pass.
@@ -112,18 +134,8 @@ def warp(image: tf.Tensor, size: int, scale_x: tf.Tensor, scale_y: tf.Tensor, sh
     Returns:
         float32 ``[size, size, C]``; pixels mapped from outside the image are 0 (black, like padding).
     """
-    shape = tf.cast(tf.shape(image), tf.float32)
-    height, width = shape[0], shape[1]
-    # Output pixel centre (x + 0.5) / size - 0.5 in [-0.5, 0.5] is scaled to the crop, rotated and moved
-    # to the crop centre: the output -> input map as the 6 affine coefficients of
-    # ImageProjectiveTransform (x_in = a0 x + a1 y + a2, y_in = a3 x + a4 y + a5).
-    sx = tf.where(flip, -1.0, 1.0) * scale_x * width / size
-    sy = scale_y * height / size
-    ox, oy = sx * (0.5 - size / 2), sy * (0.5 - size / 2)
-    cx, cy = width * (0.5 + shift_x) - 0.5, height * (0.5 + shift_y) - 0.5
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    affine = tf.stack([cos * sx, -sin * sy, cx + cos * ox - sin * oy,
-                       sin * sx, cos * sy, cy + sin * ox + cos * oy])
+    affine = affine_coefficients(tf.shape(image)[0], tf.shape(image)[1], size, scale_x, scale_y, shift_x,
+                                 shift_y, angle, flip)
     out = _bilinear(image, affine, size)
     out.set_shape([size, size, image.shape[-1]])
     return out

@@ -6,6 +6,9 @@ Stages (all pure TensorFlow ops, so the whole graph runs in the C++ tf.data runt
     -> [balance] -> (+ per-example seed) -> decode, resize or random warp, noise,
     photometric jitter + channels (one table lookup) (parallel map) -> batch -> prefetch
 
+The warp and the table look-up are XLA-compiled TensorFlow functions inside the map: each fuses its
+pixel passes into one loop (``augment.random_warp``, ``to_channels``).
+
 Under a ``tf.distribute`` strategy each batch is split over the replicas, and a replica given no example
 fails (BatchNormalization: "Incompatible shapes: [32] vs. [0,64,64,3]"); so does Keras when the first
 batch splits unevenly. Training drops the last partial batch (``drop_remainder``); evaluation pads it
