@@ -78,3 +78,27 @@ def test_photometric_table_keeps_order_and_range(brightness, contrast, gamma):
 def test_gamma_below_one_brightens_mid_gray():
     hist = tf.ones([256], tf.int32)
     assert augment.photometric_table(hist, 0.0, 1.0, 0.8).numpy()[128] > 128
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_warp_resamples_as_image_projective_transform(seed):
+    # The XLA-compiled resampling must be the kernel it replaces: same coordinates, bilinear weights and
+    # black outside, up to float rounding of the coordinates (1e-4 of the gray range).
+    image = tf.constant(np.random.default_rng(seed).integers(0, 256, (40, 48, 1)), tf.uint8)
+    params = augment.draw_warp(tf.constant([seed, 5], tf.int64), augment.AugmentConfig(horizontal_flip=True))
+    params["angle"] = tf.constant(0.4)  # 23 degrees: the output's corners come from outside the image
+    transform = tf.concat([augment.affine_coefficients(40, 48, 32, **params), [0.0, 0.0]], axis=0)
+    expected = tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(image, tf.float32)[tf.newaxis], transforms=transform[tf.newaxis],
+        output_shape=tf.constant([32, 32]), fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+    out = augment.warp(image, 32, **params).numpy()
+    assert (out[[0, 0, -1, -1], [0, -1, 0, -1]] == 0).any(), "the test should reach outside the image"
+    np.testing.assert_allclose(out, expected.numpy(), atol=0.03)
+
+
+def test_random_warp_is_warp_of_the_drawn_parameters():
+    image = ramp(32)
+    seed = tf.constant([4, 2], tf.int64)
+    config = augment.AugmentConfig()
+    np.testing.assert_allclose(augment.random_warp(image, 24, seed, config).numpy(),
+                               augment.warp(image, 24, **augment.draw_warp(seed, config)).numpy(), atol=1e-3)
