@@ -4,6 +4,7 @@ without a split, an --out that is a file, an empty build. Each is one line and l
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -156,3 +157,25 @@ def test_an_empty_build_is_refused_and_never_marked_finished(tmp_path, capsys, r
                                         str(tmp_path / "images"), "--workers", "1", "--out", str(out)]) == 1
     assert message in one_line_error(capsys)
     assert not (out / "dataset.json").exists()
+
+
+def test_a_build_rerun_with_the_corrected_images_folder_stores_the_images(tmp_path, capsys):
+    # The label rows are the same both times; the images they name are not: the first build must not
+    # be taken for "this build, already done" (nor its empty shards resumed).
+    from tests import image_factory as make
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\n" + "".join(f"{i}.png,{'Effusion' if i % 2 else 'Edema'}\n" for i in range(10)))
+    wrong, right = tmp_path / "wrong", tmp_path / "right"
+    wrong.mkdir()
+    right.mkdir()
+    for i in range(10):
+        (right / f"{i}.png").write_bytes(make.png(make.gradient()))
+    out = tmp_path / "records"
+    args = ["--dataset", "csv", "--labels", str(labels), "--path-col", "path", "--label-col", "label",
+            "--workers", "1", "--out", str(out)]
+    assert cli.run(build_records.main, [*args, "--images", str(wrong)]) == 1
+    assert "all 10 rows were skipped (10 missing file)" in one_line_error(capsys)
+    assert cli.run(build_records.main, [*args, "--images", str(right), "--overwrite"]) == 0
+    content = json.loads((out / "dataset.json").read_text())
+    assert sum(split["examples"] for split in content["splits"].values()) == 10

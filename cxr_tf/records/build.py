@@ -79,9 +79,14 @@ def shard_name(split: str, i: int, n: int) -> str:
 
 
 def fingerprint(manifest: mf.Manifest, options: RecordOptions) -> str:
-    """A digest of everything that decides the records' content (not workers or strictness)."""
+    """A digest of everything that decides the records' content (not workers or strictness).
+
+    The image root is part of it: the same label rows over another folder are other images (a re-run
+    with a corrected ``--images`` must not resume the first run's shards).
+    """
     digest = hashlib.sha256()
-    digest.update(json.dumps({"dataset": manifest.dataset, "classes": manifest.classes,
+    root = str(manifest.image_root.resolve()) if manifest.image_root is not None else None
+    digest.update(json.dumps({"dataset": manifest.dataset, "classes": manifest.classes, "image_root": root,
                               "options": dataclasses.asdict(options)}, sort_keys=True).encode())
     digest.update(pd.util.hash_pandas_object(manifest.frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
