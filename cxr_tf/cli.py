@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from cxr_tf import __version__, import_hooks, reporting
 from cxr_tf.errors import CxrError, UserError
+from cxr_tf.stderr_redirect import stderr_to
 
 log = reporting.logger("cli")
 
@@ -83,15 +84,8 @@ class ArgumentParser(argparse.ArgumentParser):
 @contextlib.contextmanager
 def _stderr_silenced() -> Iterator[None]:
     """File descriptor 2 to /dev/null for the duration (C++ writes bypass ``sys.stderr``)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
+    with open(os.devnull, "w") as null, stderr_to(null):
         yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _nvidia_driver() -> str | None:

@@ -27,8 +27,6 @@ images and keeps them off the terminal.
 from __future__ import annotations
 
 import io
-import os
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ import numpy as np
 
 from cxr_tf import reporting
 from cxr_tf.paths import UnreadableFile, read_regular_file
+from cxr_tf.stderr_redirect import stderr_to
 
 log = reporting.logger("imaging")
 
@@ -142,15 +141,9 @@ def _imdecode(data: bytes) -> tuple[np.ndarray | None, list[str]]:
     The C libraries write to file descriptor 2 directly, so it is pointed at a temporary file for the
     call (a few microseconds, against milliseconds of decoding).
     """
-    sys.stderr.flush()
     with tempfile.TemporaryFile() as sink:
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
+        with stderr_to(sink):
             pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
         sink.seek(0)
         messages = [line.strip() for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip()]
     return pixels, messages
