@@ -53,23 +53,31 @@ def select(preds: Predictions, classes: Sequence[str], head: str, thresholds: np
     return out
 
 
-def stored_images(records: str, split: str, paths: set[str]) -> dict[str, np.ndarray]:
-    """The stored gray images (uint8 [H, W]) of the records of ``split`` whose path is in ``paths``."""
+def stored_examples(records: str, split: str, paths: set[str],
+                    image_size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The records of ``split`` whose path is in ``paths``: path -> (stored gray image uint8 [H, W], model
+    input float32 [image_size, image_size, 1] 0-255, resized as evaluate's input is)."""
     import tensorflow as tf
 
     from cxr_tf.pipeline import parse
     from cxr_tf.pipeline.dataset import serialized_records
+    from cxr_tf.pipeline.model_input import to_model_side
     from cxr_tf.records import features, info as records_info
 
     info = records_info.load(records)
     spec = features.feature_spec(len(info["classes"]))
     wanted = tf.constant(sorted(paths) or [""])
     keys = {k: spec[k] for k in (features.PATH_KEY, features.IMAGE_KEY)}
+
+    def decode(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...]:
+        gray = parse.decode_image(example[features.IMAGE_KEY])
+        return example[features.PATH_KEY], gray[..., 0], to_model_side(tf.cast(gray, tf.float32), image_size)
+
     ds = serialized_records(records_info.shard_paths(records, info, split)) \
         .map(lambda serialized: tf.io.parse_single_example(serialized, keys)) \
         .filter(lambda example: tf.reduce_any(tf.equal(example[features.PATH_KEY], wanted))) \
-        .map(lambda example: (example[features.PATH_KEY], parse.decode_image(example[features.IMAGE_KEY])[..., 0]))
-    return {path.decode(): gray for path, gray in ds.as_numpy_iterator()}
+        .map(decode)
+    return {path.decode(): (gray, image) for path, gray, image in ds.as_numpy_iterator()}
 
 
 def gallery(model: Any, run: Run, records: str, split: str, preds: Predictions, thresholds: np.ndarray | None,
@@ -77,30 +85,24 @@ def gallery(model: Any, run: Run, records: str, split: str, preds: Predictions, 
     """Write the error gallery: ``out_dir/errors/<class>_<fp|fn>_<rank>.png`` and ``out_dir/errors.json``.
 
     Each PNG is the stored image with the class's Grad-CAM heatmap (``explain.overlay``), as the model
-    saw it (the stored image at the model's side, ``model_input.to_model_side``, as evaluate's input).
+    saw it (``stored_examples``: the stored image at the model's side, as evaluate's input).
 
     Returns:
         ``select``'s entries, each with ``file`` (relative to ``out_dir``).
     """
     from cxr_tf.evaluation import explain
-    from cxr_tf.pipeline.model_input import to_model_side
-
-    import tensorflow as tf
 
     entries = select(preds, run.classes, run.head, thresholds, per_class)
-    images = stored_images(records, split, {e["path"] for e in entries})
     size = run.config.image_size
-    # One trace for every image: eager ops per image cost ~50 ms each.
-    prepare = tf.function(lambda gray: to_model_side(tf.cast(gray[..., tf.newaxis], tf.float32), size),
-                          input_signature=[tf.TensorSpec([None, None], tf.uint8)])
+    examples = stored_examples(records, split, {e["path"] for e in entries}, size)
     folder = out_dir / DIRECTORY
     folder.mkdir(parents=True, exist_ok=True)
     for name in run.classes:
         chosen = [e for e in entries if e["class"] == name]
         if not chosen:
             continue
-        grays = [images[e["path"]] for e in chosen]
-        inputs = np.stack([prepare(g).numpy() for g in grays])
+        grays = [examples[e["path"]][0] for e in chosen]
+        inputs = np.stack([examples[e["path"]][1] for e in chosen])
         heatmaps = explain.grad_cam(model, inputs, run.classes.index(name), run.head)
         for entry, gray, heatmap in zip(chosen, grays, heatmaps):
             to_model = Transform(size / gray.shape[1], size / gray.shape[0], 0.0, 0.0)
