@@ -13,7 +13,8 @@ import dataclasses
 import sys
 from typing import Sequence
 
-from cxr_tf import cli, config, imaging
+from cxr_tf import cli, config
+from cxr_tf.io import imaging
 from cxr_tf.datasets.source import SourceConfig
 from cxr_tf.errors import UserError
 
@@ -45,7 +46,7 @@ def main(argv: Sequence[str]) -> int:
     cfg = config.parse(BuildConfig, argv, prog="python -m cxr_tf.build_records",
                        description="Build sharded TFRecords from a chest X-ray dataset.")
 
-    from cxr_tf import splits
+    from cxr_tf.datasets import splits
     from cxr_tf.datasets import DATASETS
     from cxr_tf.records import build
 

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cxr_tf import cli, config, imaging, synth
+from cxr_tf import cli, config, synth
+from cxr_tf.io import imaging
 
 RECIPE = "demo_phantoms"  # pipelines/demo_phantoms.toml, shipped in the package (cxr_tf.resources)
 # Drawn at raised prevalence so that the test split holds enough positives of each class for a CI.

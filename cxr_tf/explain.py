@@ -53,7 +53,7 @@ def main(argv: Sequence[str]) -> int:
     cfg = parse_args(argv)
     if not cfg.images and cfg.records is None:
         raise UserError("python -m cxr_tf.explain: give IMAGE files or --records DIR (see --help)")
-    from cxr_tf import runs
+    from cxr_tf.training import runs
 
     run = runs.load(cfg.run)
     unknown = [name for name in cfg.classes or [] if name not in run.classes]
@@ -79,7 +79,8 @@ def main(argv: Sequence[str]) -> int:
 def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
     import numpy as np
 
-    from cxr_tf import imaging, runs
+    from cxr_tf.io import imaging
+    from cxr_tf.training import runs
     from cxr_tf.evaluation import explain
     size, resize = run.config.image_size, run.info["resize"]
     thresholds = run.thresholds()

@@ -34,7 +34,7 @@ class ExportConfig:
 def main(argv: Sequence[str]) -> int:
     cfg = config.parse(ExportConfig, argv, prog="python -m cxr_tf.export",
                        description="Export a trained run's model for use without cxr_tf.")
-    from cxr_tf import runs
+    from cxr_tf.training import runs
     from cxr_tf.serving import export
 
     run = runs.load(cfg.run)

@@ -36,7 +36,7 @@ def main(argv: Sequence[str]) -> int:
                        description="Read a chest X-ray dataset's labels into one manifest; summarise, split, save.")
     if cfg.out is not None and cfg.split is None:
         cfg.split = "auto"
-    from cxr_tf import splits
+    from cxr_tf.datasets import splits
     from cxr_tf.datasets import load_manifest
 
     manifest = load_manifest(cfg)

@@ -16,7 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from cxr_tf import cli, config, imaging
+from cxr_tf import cli, config
+from cxr_tf.io import imaging
 
 MIN_SIZE = 32  # below this the ribs and lesions are sub-pixel
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from tests import image_factory
 
-from cxr_tf import imaging, runs
+from cxr_tf.io import imaging
+from cxr_tf.training import runs
 from cxr_tf.records import features, info
 
 THRESHOLDS = {"Cardiomegaly": 0.3, "Effusion": 0.6, "Edema": 0.45}

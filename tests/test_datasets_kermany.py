@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cxr_tf import splits
+from cxr_tf.datasets import splits
 from cxr_tf.datasets import DATASETS
 from cxr_tf.datasets.source import SourceConfig
 from cxr_tf.errors import UserError

@@ -174,7 +174,7 @@ def float32_policy_after():
 ])
 def test_bfloat16_and_xla_runs_train_with_float32_logits(phantom_records, tmp_path, recwarn, flags, policy,
                                                          float32_policy_after):
-    from cxr_tf import runs
+    from cxr_tf.training import runs
 
     run = tmp_path / "run"
     assert cli.run(fit.main, phantom_fit_args(phantom_records, run, "--model", "baseline_cnn", "--image-size", "32",

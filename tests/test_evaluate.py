@@ -15,7 +15,8 @@ from sklearn import metrics as skm
 from tests.conftest import PHANTOM_CLASSES
 from tests.records_util import write_records
 
-from cxr_tf import cli, evaluate as evaluate_cli, runs
+from cxr_tf import cli, evaluate as evaluate_cli
+from cxr_tf.training import runs
 from cxr_tf.evaluation import evaluate
 
 CLASS_KEYS = {"n", "positives", "threshold", "auc", "auc_ci", "ap", "ap_ci", "sensitivity", "specificity", "ppv",

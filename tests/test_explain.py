@@ -105,7 +105,7 @@ def test_box_fraction_counts_pixel_centres_in_the_union_of_boxes():
 
 
 def test_overlay_is_bgr_at_display_size_with_boxes_drawn():
-    from cxr_tf.imaging import Transform
+    from cxr_tf.io.imaging import Transform
 
     gray = np.zeros((64, 64), np.uint8)
     heatmap = np.zeros((32, 32), np.float32)
@@ -120,7 +120,7 @@ def test_overlay_is_bgr_at_display_size_with_boxes_drawn():
 
 @pytest.fixture(scope="module")
 def model_and_run(phantom_run):
-    from cxr_tf import runs
+    from cxr_tf.training import runs
 
     run = runs.load(phantom_run)
     return run.load_model(), run
@@ -212,7 +212,7 @@ def test_cli_writes_overlays_of_png_and_jpeg_and_skips_a_corrupt_file(phantom_ru
 
 
 def test_cli_explains_every_class_above_its_threshold(phantom_run, image_files, tmp_path):
-    from cxr_tf import runs
+    from cxr_tf.training import runs
 
     run_copy = tmp_path / "run"
     shutil.copytree(phantom_run, run_copy)

@@ -19,7 +19,9 @@ from tests.conftest import PHANTOM_CLASSES
 from tests.serving_util import (THRESHOLDS, encoded_variants, phantom_grays, reference_probabilities,
                                 run_with_thresholds)
 
-from cxr_tf import cli, export as export_cli, imaging, runs
+from cxr_tf import cli, export as export_cli
+from cxr_tf.io import imaging
+from cxr_tf.training import runs
 from cxr_tf.errors import UserError
 from cxr_tf.serving import export
 

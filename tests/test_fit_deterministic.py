@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import phantom_fit_args
 
-from cxr_tf import cli, fit, runs
+from cxr_tf import cli, fit
+from cxr_tf.training import runs
 
 
 def weights(run: Path) -> list[np.ndarray]:

@@ -97,7 +97,8 @@ def test_two_replicas_train_on_uneven_splits_resume_after_kill_9_and_validate_ea
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3] and (run / "summary.json").exists()
 
     # The best epoch's validation metrics are those of best.keras on one device over the 13 val images.
-    from cxr_tf import config, runs
+    from cxr_tf import config
+    from cxr_tf.training import runs
     from cxr_tf.training import fit as fit_lib
     from cxr_tf.training.fit_config import FitConfig
 

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_tf import cli, imaging, manifest as manifest_cli
+from cxr_tf import cli, manifest as manifest_cli
+from cxr_tf.io import imaging
 from cxr_tf.datasets import manifest_io
 from cxr_tf.errors import UserError
-from cxr_tf.paths import UnsafePath, relative_path
+from cxr_tf.io.paths import UnsafePath, relative_path
 from cxr_tf.records import build
 from cxr_tf.serving import predict
 from tests import image_factory as make

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cxr_tf import imaging
+from cxr_tf.io import imaging
 from tests import image_factory as make
 
 

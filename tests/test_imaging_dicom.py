@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from cxr_tf import imaging
+from cxr_tf.io import imaging
 from tests import image_factory as make
 
 

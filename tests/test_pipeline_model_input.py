@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cxr_tf import imaging
+from cxr_tf.io import imaging
 from cxr_tf.pipeline.model_input import InputSpec, store, to_model_side
 
 

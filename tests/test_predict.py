@@ -15,7 +15,8 @@ from tests import image_factory
 from tests.conftest import PHANTOM_CLASSES
 from tests.serving_util import THRESHOLDS, encoded_variants, phantom_grays, reference_probabilities, run_with_thresholds
 
-from cxr_tf import cli, predict as predict_cli, runs
+from cxr_tf import cli, predict as predict_cli
+from cxr_tf.training import runs
 from cxr_tf.serving import export, predict
 
 BAD = {"corrupt.png": "corrupt", "text.jpg": "not an image", "bomb.png": "too large", "tiny.png": "too small"}

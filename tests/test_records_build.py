@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_tf import imaging, labels
+from cxr_tf import labels
+from cxr_tf.io import imaging
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
 from cxr_tf.records import build, encode, features, info, output

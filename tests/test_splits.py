@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_tf import splits
+from cxr_tf.datasets import splits
 from cxr_tf.datasets import DATASETS
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.datasets.source import SourceConfig

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cxr_tf import cli, imaging, predict as predict_cli, runs
+from cxr_tf import cli, predict as predict_cli
+from cxr_tf.io import imaging
+from cxr_tf.training import runs
 from cxr_tf.serving import export
 from tests import image_factory as make
 

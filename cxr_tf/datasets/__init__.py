@@ -25,7 +25,7 @@ from cxr_tf.datasets.source import SourceConfig
 
 def load_manifest(cfg: SourceConfig) -> Manifest:
     """The manifest of ``cfg.dataset``, with a ``split`` column when ``cfg.split`` is set."""
-    from cxr_tf import splits
+    from cxr_tf.datasets import splits
 
     manifest = DATASETS.get(cfg.dataset)(cfg)
     if cfg.split is None:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import UserError
-from cxr_tf.paths import UnreadableFile, UnsafePath, read_regular_file, relative_path
+from cxr_tf.io.paths import UnreadableFile, UnsafePath, read_regular_file, relative_path
 
 LINE = "_line"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")

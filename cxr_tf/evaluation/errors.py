@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from cxr_tf.imaging import Transform
+from cxr_tf.io.imaging import Transform
 
 if TYPE_CHECKING:
     from cxr_tf.evaluation.evaluate import Predictions
-    from cxr_tf.runs import Run
+    from cxr_tf.training.runs import Run
 
 PER_CLASS = 3
 DIRECTORY = "errors"

@@ -37,7 +37,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from cxr_tf import reporting, runs
+from cxr_tf import reporting
+from cxr_tf.training import runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import bootstrap, calibration, errors, metrics as metrics_lib, operating_points, \
     provenance, subgroups

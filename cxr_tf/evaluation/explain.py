@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 
 from cxr_tf import reporting
-from cxr_tf.imaging import Transform
+from cxr_tf.io.imaging import Transform
 from cxr_tf.records import features as keys
 
 if TYPE_CHECKING:
-    from cxr_tf.runs import Run
+    from cxr_tf.training.runs import Run
 
 # Overlays of small inputs (the 64-px phantoms) are enlarged by a whole factor to at least this side, so
 # a heatmap cell and a box outline stay visible.
@@ -183,7 +183,7 @@ def overlay(gray: np.ndarray, heatmap: np.ndarray, transform: Transform,
     Args:
         gray: uint8 [H, W], the image in its own pixels (the file, or the stored record).
         heatmap: float32 [S, S] in [0, 1] over the model input.
-        transform: image pixels -> model-input pixels (``cxr_tf.imaging.resize``'s ``Transform``).
+        transform: image pixels -> model-input pixels (``cxr_tf.io.imaging.resize``'s ``Transform``).
         boxes: float [N, 4] xmin, ymin, xmax, ymax in image pixels, or None.
 
     Returns:
@@ -330,7 +330,7 @@ def hit_rate(model: Any, run: Run, records: str, split: str = "test", *, limit: 
     (``model_input.to_model_side``, squashed), so they are scaled by image_size / stored side.
 
     Args:
-        model: the run's ``keras.Model``. run: its ``cxr_tf.runs.Run``.
+        model: the run's ``keras.Model``. run: its ``cxr_tf.training.runs.Run``.
         records: records directory with boxes (NIH, phantoms). split: split name.
         limit: use only the first ``limit`` boxed records. keep: return the first ``keep`` pairs' heatmaps.
         layer: the feature map (``grad_cam``).

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxr_tf import reporting, runs
+from cxr_tf import reporting
+from cxr_tf.training import runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import plots
 from cxr_tf.evaluation.document import Block, Image, Section, Table, to_html, to_markdown

@@ -48,7 +48,7 @@ def load_path(model: keras.Model, path: str) -> list[str]:
         raise UserError(f"--weights {path}: no such file (expected none, imagenet, a .keras/.weights.h5 file "
                         "or a run directory holding best.keras)")
     if source.suffix == ".keras":
-        from cxr_tf.runs import load_keras
+        from cxr_tf.training.runs import load_keras
 
         donor = load_keras(source, "--weights")
         weights = {layer.name: layer.get_weights() for layer in donor.layers}

@@ -4,10 +4,10 @@ A model takes the stored gray image (float32 ``[B, S, S, 1]``, 0-255) and owns e
 (channels, ImageNet scaling, head: ``cxr_tf.models``). What comes before is this module:
 
 * records (fit, evaluate, explain --records): the image stored by ``build_records`` (decoded and resized
-  by ``cxr_tf.imaging``: OpenCV ``INTER_AREA`` to the records' side, ``pad``/``squash``/``crop``) ->
+  by ``cxr_tf.io.imaging``: OpenCV ``INTER_AREA`` to the records' side, ``pad``/``squash``/``crop``) ->
   ``to_model_side``, a bilinear ``tf.image.resize`` to the model's side.
 * an image file (predict, explain, the exported SavedModel): decoded to the same 8-bit gray by
-  ``cxr_tf.imaging.decode_gray8`` (or its graph twin ``cxr_tf.serving.export.decode_gray8``) ->
+  ``cxr_tf.io.imaging.decode_gray8`` (or its graph twin ``cxr_tf.serving.export.decode_gray8``) ->
   ``InputSpec.from_gray``: ``store`` (the build's resize to the records' side, in TensorFlow ops, and
   its rounding to 8 bits) -> ``to_model_side``.
 
@@ -67,7 +67,7 @@ class InputSpec:
 
 
 def store(gray: tf.Tensor, size: int, mode: str) -> tf.Tensor:
-    """The records' resize (``cxr_tf.imaging.resize``) in TensorFlow ops: uint8 ``[H, W, 1]`` -> uint8
+    """The records' resize (``cxr_tf.io.imaging.resize``) in TensorFlow ops: uint8 ``[H, W, 1]`` -> uint8
     ``[size, size, 1]``.
 
     Same geometry (scale, rounding, centring) as ``imaging.resize``; ``tf.image.resize``'s ``area``

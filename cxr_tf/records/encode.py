@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from cxr_tf import imaging
-from cxr_tf.paths import UnsafePath, resolve
+from cxr_tf.io import imaging
+from cxr_tf.io.paths import UnsafePath, resolve
 from cxr_tf.records import features
 
 @dataclass(frozen=True)

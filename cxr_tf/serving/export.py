@@ -40,7 +40,8 @@ from typing import Any
 import tensorflow as tf
 
 import cxr_tf
-from cxr_tf import imaging, runs
+from cxr_tf.io import imaging
+from cxr_tf.training import runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import calibration
 
@@ -190,7 +191,7 @@ def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None
 
 
 def decode_gray8(data: tf.Tensor) -> tf.Tensor:
-    """The graph twin of ``cxr_tf.imaging.decode_gray8`` for PNG and JPEG (also GIF, BMP).
+    """The graph twin of ``cxr_tf.io.imaging.decode_gray8`` for PNG and JPEG (also GIF, BMP).
 
     Colour -> BT.601 luma with OpenCV's integer weights; alpha dropped; 16-bit PNGs stretched from
     their own [min, max] to [0, 255] as ``imaging`` does; JPEGs with libjpeg's accurate integer IDCT

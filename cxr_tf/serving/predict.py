@@ -2,7 +2,7 @@
 
 The model is a run directory, an exported ``.keras`` model (with its ``metadata.json``) or an exported
 SavedModel (``cxr_tf.serving.export``); all three give the same numbers because every image goes
-through the same code: ``cxr_tf.imaging.decode_gray8`` (PNG, JPEG, DICOM; 8/16-bit; gray/RGB/RGBA, as
+through the same code: ``cxr_tf.io.imaging.decode_gray8`` (PNG, JPEG, DICOM; 8/16-bit; gray/RGB/RGBA, as
 build_records decodes) then ``cxr_tf.pipeline.model_input.InputSpec.from_gray`` (the records' resize, then
 the pipeline's), and the model's gray input.
 A file that cannot be used becomes a prediction with an ``error`` (the reason) instead of stopping
@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from cxr_tf import imaging, paths, reporting
+from cxr_tf import reporting
+from cxr_tf.io import imaging, paths
 from cxr_tf.datasets import manifest_io
 from cxr_tf.errors import UserError
 
@@ -85,7 +86,7 @@ def _keras_probabilities(model: Any, metadata: dict[str, Any]) -> Callable[[np.n
     signatures do the same inside the graph)."""
     from keras import ops
 
-    from cxr_tf import runs
+    from cxr_tf.training import runs
     from cxr_tf.evaluation import calibration
 
     def probabilities(pixels: np.ndarray) -> np.ndarray:
@@ -97,7 +98,7 @@ def _keras_probabilities(model: Any, metadata: dict[str, Any]) -> Callable[[np.n
 
 
 def _from_run(path: Path) -> Model:
-    from cxr_tf import runs
+    from cxr_tf.training import runs
     from cxr_tf.serving import export
 
     run = runs.load(path)
@@ -106,7 +107,7 @@ def _from_run(path: Path) -> Model:
 
 
 def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
-    from cxr_tf import runs
+    from cxr_tf.training import runs
 
     import cxr_tf.models  # noqa: F401  (registers the input layers for deserialisation)
 

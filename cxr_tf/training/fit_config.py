@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from cxr_tf.config import SEED_MAX, option, required
-from cxr_tf.imaging import MAX_SIDE, MIN_SIDE
+from cxr_tf.io.imaging import MAX_SIDE, MIN_SIDE
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from cxr_tf import reporting
-from cxr_tf.paths import UnreadableFile, read_regular_file
+from cxr_tf.io.paths import UnreadableFile, read_regular_file
 from cxr_tf.stderr_redirect import stderr_to
 
 log = reporting.logger("imaging")
@@ -83,7 +83,7 @@ class Transform:
 
 
 def read_file(path: str | Path) -> bytes:
-    """The bytes of the regular file ``path`` (``cxr_tf.paths.read_regular_file`` up to ``MAX_FILE_BYTES``).
+    """The bytes of the regular file ``path`` (``cxr_tf.io.paths.read_regular_file`` up to ``MAX_FILE_BYTES``).
 
     Raises:
         ImageError: missing, not a regular file (directory, FIFO, device, socket), a symbolic link
