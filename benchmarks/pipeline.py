@@ -108,7 +108,7 @@ def ceiling(records: str, size: int, channels: int = 1):
     from cxr_tf.pipeline import parse
     from cxr_tf.records import info
 
-    paths = info.shard_paths(records, info.load(records), "train")
+    paths = info.shard_paths(records, info.RecordsInfo.load(records), "train")
 
     def decode(serialized):
         element = parse.decode_example(serialized, 1)

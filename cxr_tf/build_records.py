@@ -66,9 +66,9 @@ def main(argv: Sequence[str]) -> int:
         content = build.build_records(manifest, cfg.out, options, workers=cli.worker_count(cfg.workers),
                                       **common)
     print(splits.format_split_table(manifest))
-    shards = sum(len(s["shards"]) for s in content["splits"].values())
-    examples = sum(s["examples"] for s in content["splits"].values())
-    skipped = content["skipped"]["total"]
+    shards = sum(len(s.shards) for s in content.splits.values())
+    examples = sum(s.examples for s in content.splits.values())
+    skipped = content.skipped.total
     print(f"wrote {examples} records in {shards} shards to {cfg.out}; {skipped} skipped"
           + (f" (listed in {cfg.out}/skipped.csv)" if skipped else ""))
     return 0

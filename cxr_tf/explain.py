@@ -82,7 +82,7 @@ def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
     from cxr_tf.io import imaging
     from cxr_tf.training import runs
     from cxr_tf.evaluation import explain
-    size, resize = run.config.image_size, run.info["resize"]
+    size, resize = run.config.image_size, run.info.resize
     thresholds = run.thresholds()
     written: set[Path] = set()
     panels: dict[str, np.ndarray] = {}

@@ -1,8 +1,9 @@
-"""Tiny records directories written in-test (``features.serialize`` + a hand-written ``dataset.json``)."""
+"""Tiny records directories written in-test (``features.serialize`` + a ``RecordsInfo`` saved as ``dataset.json``)."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -50,18 +51,15 @@ def write_records(
     column = np.asarray(states).reshape(len(states), len(classes))
     counts = {name: {state_name: int((column[:, k] == code).sum()) for code, state_name in labels.STATE_NAMES.items()}
               for k, name in enumerate(classes)}
-    dataset = {
-        "format": info.FORMAT, "dataset": "test", "task": task, "classes": list(classes),
-        "label_tree": dict(label_tree or {}),
-        "state_codes": {"positive": 1, "negative": 0, "uncertain": -1, "blank": -2},
-        "image_size": size, "resize": "pad", "encoding": encoding,
-        "splits": {split: {"examples": len(images), "patients": len(images), "counts": counts,
-                           "shards": [{"file": n, "records": c, "sha256": ""} for n, c in zip(names, per_shard)]}},
-    }
-    existing = out / info.FILENAME
-    if existing.exists():
-        previous = json.loads(existing.read_text())
-        previous["splits"].update(dataset["splits"])
-        dataset = previous
-    existing.write_text(json.dumps(dataset, indent=2))
+    stored = tuple(info.Shard(name, count, (out / name).stat().st_size,
+                              hashlib.sha256((out / name).read_bytes()).hexdigest())
+                   for name, count in zip(names, per_shard))
+    entry = info.Split(examples=len(images), patients=len(images), counts=counts, shards=stored)
+    if (out / info.FILENAME).exists():
+        previous = info.RecordsInfo.load(str(out))
+        dataset = dataclasses.replace(previous, splits={**previous.splits, split: entry})
+    else:
+        dataset = info.RecordsInfo(dataset="test", task=task, classes=tuple(classes), image_size=size, resize="pad",
+                                   encoding=encoding, splits={split: entry}, label_tree=dict(label_tree or {}))
+    dataset.save(str(out))
     return str(out)

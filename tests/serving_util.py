@@ -21,7 +21,7 @@ def phantom_grays(records: Path, count: int) -> list[np.ndarray]:
     """The first ``count`` test-split phantoms of ``records`` as uint8 [H, W]."""
     import tensorflow as tf
 
-    shards = info.shard_paths(str(records), info.load(str(records)), "test")
+    shards = info.shard_paths(str(records), info.RecordsInfo.load(str(records)), "test")
     spec = {features.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
     return [imaging.decode_gray8(tf.io.parse_single_example(example, spec)[features.IMAGE_KEY].numpy())
             for example in tf.data.TFRecordDataset(shards).take(count)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -41,14 +40,14 @@ def build(*flags: str) -> int:
 def test_every_phantom_layout_builds_without_a_single_skipped_image(phantoms, tmp_path, style, flags):
     flags = [f.format(d=phantoms[style]) for f in flags]
     assert build(*flags, "--out", str(tmp_path / "records")) == 0
-    content = info.load(str(tmp_path / "records"))
-    assert content["skipped"]["total"] == 0
-    assert sum(s["examples"] for s in content["splits"].values()) == 40
-    assert set(content["splits"]) == {"train", "val", "test"}
-    patients = {split: set() for split in content["splits"]}
-    for split in content["splits"]:
+    content = info.RecordsInfo.load(str(tmp_path / "records"))
+    assert content.skipped.total == 0
+    assert sum(s.examples for s in content.splits.values()) == 40
+    assert set(content.splits) == {"train", "val", "test"}
+    patients = {split: set() for split in content.splits}
+    for split in content.splits:
         paths = info.shard_paths(str(tmp_path / "records"), content, split)
-        patients[split] = {r["patient_id"] for r in output.read_records(paths, len(content["classes"]))}
+        patients[split] = {r["patient_id"] for r in output.read_records(paths, len(content.classes))}
     assert not (patients["train"] & patients["test"]) and not (patients["train"] & patients["val"])
 
 
@@ -56,10 +55,10 @@ def test_nih_phantom_boxes_reach_the_records(phantoms, tmp_path):
     d = phantoms["nih"]
     assert build("--dataset", "nih", "--labels", f"{d}/Data_Entry_2017.csv", "--bbox", f"{d}/BBox_List_2017.csv",
                  "--images", str(d), "--out", str(tmp_path / "r")) == 0
-    content = info.load(str(tmp_path / "r"))
-    records = [r for split in content["splits"]
+    content = info.RecordsInfo.load(str(tmp_path / "r"))
+    records = [r for split in content.splits
                for r in output.read_records(info.shard_paths(str(tmp_path / "r"), content, split),
-                                            len(content["classes"]))]
+                                            len(content.classes))]
     boxes = [r for r in records if len(r["bbox/label"])]
     assert boxes, "the phantom set has boxed findings"
     for r in boxes:
@@ -71,10 +70,10 @@ def test_nih_phantom_boxes_reach_the_records(phantoms, tmp_path):
 def test_real_kermany_jpegs_build_with_the_official_split_and_three_classes(fixtures, tmp_path):
     assert build("--dataset", "kermany", "--images", str(fixtures / "kermany"), "--classes", "3", "--split", "source",
                  "--out", str(tmp_path / "k")) == 0
-    content = info.load(str(tmp_path / "k"))
-    assert content["task"] == "multiclass" and list(content["splits"]) == ["val"]
-    assert content["splits"]["val"]["examples"] == 16
-    assert content["splits"]["val"]["counts"]["Bacteria"]["positive"] == 8
+    content = info.RecordsInfo.load(str(tmp_path / "k"))
+    assert content.task == "multiclass" and list(content.splits) == ["val"]
+    assert content.splits["val"].examples == 16
+    assert content.splits["val"].positives("Bacteria") == 8
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -158,9 +157,9 @@ def nih_args(d: Path) -> list[str]:
             "--workers", "1", "--shard-mb", "0.005"]
 
 
-def records_of(out: Path) -> tuple[dict, dict]:
-    content = json.loads((out / info.FILENAME).read_text())
-    return content["splits"], content["skipped"]
+def records_of(out: Path) -> tuple[dict[str, info.Split], info.SkippedRows]:
+    content = info.RecordsInfo.load(str(out))
+    return content.splits, content.skipped
 
 
 @pytest.mark.slow
@@ -206,9 +205,9 @@ def test_a_build_stopped_by_the_file_size_limit_is_one_line_and_its_rerun_ends_w
 def test_limit_and_jpeg_encoding_are_honoured(phantoms, tmp_path):
     assert build("--dataset", "csv", "--images", str(phantoms["folders"]), "--limit", "12", "--encoding", "jpeg",
                  "--resize", "squash", "--out", str(tmp_path / "r")) == 0
-    content = info.load(str(tmp_path / "r"))
-    assert sum(s["examples"] for s in content["splits"].values()) == 12
-    assert (content["encoding"], content["resize"]) == ("jpeg", "squash")
+    content = info.RecordsInfo.load(str(tmp_path / "r"))
+    assert sum(s.examples for s in content.splits.values()) == 12
+    assert (content.encoding, content.resize) == ("jpeg", "squash")
     record = next(output.read_records(info.shard_paths(str(tmp_path / "r"), content, "train"),
-                                      len(content["classes"])))
+                                      len(content.classes)))
     assert record["image/format"] == b"jpeg" and record["image/encoded"][:2] == b"\xff\xd8"

@@ -18,6 +18,7 @@ from tests.records_util import write_records
 from cxr_tf import cli, evaluate as evaluate_cli
 from cxr_tf.training import runs
 from cxr_tf.evaluation import evaluate
+from cxr_tf.records.info import RecordsInfo
 
 CLASS_KEYS = {"n", "positives", "threshold", "auc", "auc_ci", "ap", "ap_ci", "sensitivity", "specificity", "ppv",
               "npv", "f1", "confusion", "bootstrap_dropped", "sensitivity_ci", "specificity_ci", "ppv_ci", "npv_ci",
@@ -50,9 +51,9 @@ def scratch_run(phantom_run, tmp_path_factory) -> Path:
 def test_evaluate_writes_predictions_metrics_and_thresholds_per_the_schema(evaluated, phantom_records):
     out = evaluated / "eval" / "test"
     metrics = read_metrics(out)
-    test_split = json.loads((phantom_records / "dataset.json").read_text())["splits"]["test"]
-    assert metrics["examples"] == test_split["examples"] == 99
-    assert metrics["patients"] == test_split["patients"]
+    test_split = RecordsInfo.load(str(phantom_records)).splits["test"]
+    assert metrics["examples"] == test_split.examples == 99
+    assert metrics["patients"] == test_split.patients
     assert (metrics["split"], metrics["model"], metrics["task"]) == ("test", "cnn5", "multilabel")
     assert metrics["threshold"] == {"method": "youden", "split": "val"}
     assert metrics["bootstrap"] == {"resamples": 200, "seed": 0, "level": 0.95, "unit": "patient"}
@@ -184,7 +185,7 @@ def flip_labels(records: Path, split: str) -> None:
 
     from cxr_tf.records import features, info
 
-    for shard in info.shard_paths(str(records), info.load(str(records)), split):
+    for shard in info.shard_paths(str(records), info.RecordsInfo.load(str(records)), split):
         examples = [tf.train.Example.FromString(raw.numpy()) for raw in tf.data.TFRecordDataset(shard)]
         with tf.io.TFRecordWriter(shard) as writer:
             for example in examples:

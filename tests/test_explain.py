@@ -132,13 +132,13 @@ def boxed_pairs(records: Path, split: str, classes: list[str]) -> dict[str, int]
 
     from cxr_tf.records import features, info as records_info
 
-    info = records_info.load(str(records))
+    info = records_info.RecordsInfo.load(str(records))
     counts = dict.fromkeys(classes, 0)
     for path in records_info.shard_paths(str(records), info, split):
         for serialized in tf.data.TFRecordDataset(path).as_numpy_iterator():
             example = tf.train.Example.FromString(serialized)
             labels = example.features.feature[features.BOX_LABEL_KEY].int64_list.value
-            for name in {info["classes"][label] for label in labels} & set(classes):
+            for name in {info.classes[label] for label in labels} & set(classes):
                 counts[name] += 1
     return counts
 

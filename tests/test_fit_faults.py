@@ -4,7 +4,6 @@ without a split, an --out that is a file, an empty build. Each is one line and l
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from cxr_tf import build_records, cli, fit
+from cxr_tf.records import info
 from tests.records_util import write_records
 
 CLASSES = ["Cardiomegaly", "Effusion"]
@@ -178,5 +178,5 @@ def test_a_build_rerun_with_the_corrected_images_folder_stores_the_images(tmp_pa
     assert cli.run(build_records.main, [*args, "--images", str(wrong)]) == 1
     assert "all 10 rows were skipped (10 missing file)" in one_line_error(capsys)
     assert cli.run(build_records.main, [*args, "--images", str(right), "--overwrite"]) == 0
-    content = json.loads((out / "dataset.json").read_text())
-    assert sum(split["examples"] for split in content["splits"].values()) == 10
+    content = info.RecordsInfo.load(str(out))
+    assert sum(split.examples for split in content.splits.values()) == 10

@@ -58,7 +58,7 @@ def test_build_skips_devices_fifos_folders_and_link_loops_with_a_reason_and_keep
     assert time.monotonic() - started < 30  # a FIFO read would block forever, /dev/zero until memory runs out
     skipped = pd.read_csv(tmp_path / "out" / "skipped.csv")
     assert dict(zip(skipped["path"], skipped["reason"])) == expected
-    assert content["splits"]["train"]["examples"] == len(good)
+    assert content.splits["train"].examples == len(good)
 
 
 def test_predict_lists_devices_fifos_folders_and_link_loops_as_errors(tmp_path):

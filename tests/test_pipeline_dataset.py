@@ -16,7 +16,7 @@ from cxr_tf.errors import UserError
 from cxr_tf.pipeline import make_dataset
 from cxr_tf.pipeline import augment
 from cxr_tf.pipeline.counts import label_counts
-from cxr_tf.pipeline.dataset import num_workers, shard_policy, to_channels
+from cxr_tf.pipeline.dataset import shard_policy, to_channels
 from cxr_tf.pipeline.enhance import enhance
 from tests.records_util import write_records
 
@@ -197,29 +197,19 @@ def test_auto_shard_policy(files, workers, seeded, policy):
 
 
 @pytest.mark.parametrize("augment", [False, True])
-def test_two_workers_shards_split_the_examples(tmp_path, monkeypatch, augment):
+def test_two_workers_shards_split_the_examples(tmp_path, augment):
     from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
 
     # What MultiWorkerMirroredStrategy does to the dataset of each of two workers.
-    cluster = {"worker": ["a:1", "b:1"]}
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
     flat = [np.full((16, 16), 10 * i, np.uint8) for i in range(12)]
     records = write_records(tmp_path, flat, [[1]] * 12, ["Finding"], shards=4)
     ds = make_dataset(records, "train", channels="gray1", image_size=8, batch_size=2, augment=augment,
-                      seed=0)
+                      seed=0, workers=2)
     seen = [every_example(_AutoShardDataset(ds, 2, worker))[0] for worker in range(2)]
     assert len(seen[0]) + len(seen[1]) == 12
     if not augment:  # flat images keep their gray level: each example on exactly one worker
         ids = sorted(np.round(np.concatenate(seen).mean(axis=(1, 2, 3)) / 10).astype(int).tolist())
         assert ids == list(range(12))
-
-
-def test_num_workers_counts_chief_and_workers(monkeypatch):
-    cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
-    assert num_workers() == 3
-    monkeypatch.delenv("TF_CONFIG")
-    assert num_workers() == 1
 
 
 MIRRORED = """

@@ -22,15 +22,15 @@ def test_beam_and_local_builds_give_the_same_records_counts_and_skipped_list(tmp
     local = build.build_records(manifest, str(tmp_path / "local"), OPTIONS, workers=2)
     on_beam = beam.build_records_beam(manifest, str(tmp_path / "beam"), OPTIONS, beam_options=DIRECT)
 
-    assert on_beam["splits"] == local["splits"]  # same shards, record counts, sha256 and counts
-    assert on_beam["skipped"] == local["skipped"]
+    assert on_beam.splits == local.splits  # same shards, record counts, sha256 and counts
+    assert on_beam.skipped == local.skipped
     for name in ("skipped.csv", "manifest.csv", "dataset_info.json", "features.json"):  # TFDS metadata too
         assert (tmp_path / "beam" / name).read_text() == (tmp_path / "local" / name).read_text()
     pixels = {r["image/path"]: r["image/encoded"] for r in all_records(tmp_path / "local", local)}
     assert {r["image/path"]: r["image/encoded"] for r in all_records(tmp_path / "beam", on_beam)} == pixels
-    metrics = on_beam["build_args"]["beam_metrics"]
-    assert metrics["images ok"] == sum(s["examples"] for s in local["splits"].values())
-    built_skips = {k: v for k, v in local["skipped"]["by_reason"].items() if k != "duplicate path"}
+    metrics = on_beam.build_args["beam_metrics"]
+    assert metrics["images ok"] == sum(s.examples for s in local.splits.values())
+    built_skips = {k: v for k, v in local.skipped.by_reason.items() if k != "duplicate path"}
     assert {k.removeprefix("skipped: "): v for k, v in metrics.items() if k != "images ok"} == built_skips
 
 
@@ -42,7 +42,7 @@ def test_beam_build_resumes_finished_shards_and_writes_all_skipped_shards(tmp_pa
     manifest = manifest_of(root, paths, split=["train"] * 3 + ["test"] * 3)
     reference = build.build_records(manifest, str(tmp_path / "local"), OPTIONS)
     output.prepare(str(tmp_path / "beam"), build.plan_build(manifest, OPTIONS, strict=False).key, False)
-    first = reference["splits"]["train"]["shards"][0]["file"]
+    first = reference.splits["train"].shards[0].file
     # Pretend an earlier run finished the first shard: the Beam run must keep it as it is.
     plan = build.plan_build(manifest, OPTIONS, strict=False)
     name, tasks = plan.todo(str(tmp_path / "beam"))[0]
@@ -53,6 +53,6 @@ def test_beam_build_resumes_finished_shards_and_writes_all_skipped_shards(tmp_pa
 
     content = beam.build_records_beam(manifest, str(tmp_path / "beam"), OPTIONS,
                                       beam_options=["--runner=DirectRunner"])
-    assert content["splits"] == reference["splits"]
-    assert content["splits"]["test"]["examples"] == 0  # every image bad: shard still written
+    assert content.splits == reference.splits
+    assert content.splits["test"].examples == 0  # every image bad: shard still written
     assert (tmp_path / "beam" / first).stat().st_mtime_ns == mtime

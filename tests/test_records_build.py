@@ -49,8 +49,8 @@ def good_images(root: Path, n: int) -> list[str]:
 
 
 def all_records(out: Path, content: dict) -> list[dict]:
-    paths = [str(out / s["file"]) for split in content["splits"].values() for s in split["shards"]]
-    return list(output.read_records(paths, len(content["classes"])))
+    paths = [str(out / s.file) for split in content.splits.values() for s in split.shards]
+    return list(output.read_records(paths, len(content.classes)))
 
 
 def test_records_round_trip_pixels_labels_and_metadata(tmp_path):
@@ -66,10 +66,10 @@ def test_records_round_trip_pixels_labels_and_metadata(tmp_path):
         assert records[path][features.ORIGINAL_HEIGHT_KEY] == 40 + i
         expected_state = [labels.POSITIVE, labels.NEGATIVE, labels.UNCERTAIN, labels.BLANK][i % 4]
         assert list(records[path][features.LABELS_KEY]) == [expected_state, labels.NEGATIVE]
-    assert content["splits"]["train"]["examples"] == 6
-    assert content["splits"]["train"]["counts"]["Cardiomegaly"] == {
+    assert content.splits["train"].examples == 6
+    assert content.splits["train"].counts["Cardiomegaly"] == {
         "positive": 2, "negative": 2, "uncertain": 1, "blank": 1}
-    assert len(content["splits"]["train"]["shards"]) > 1
+    assert len(content.splits["train"].shards) > 1
 
 
 def test_boxes_are_scaled_to_the_stored_image(tmp_path):
@@ -122,9 +122,9 @@ def test_bad_images_are_skipped_counted_and_listed_and_good_ones_kept(tmp_path):
         assert expected[name] in reason
     kept = {r[features.PATH_KEY].decode() for r in all_records(tmp_path / "out", content)}
     assert kept == {n for n, r in expected.items() if not r}
-    assert content["skipped"]["total"] == len(skipped)
-    assert sum(content["skipped"]["by_reason"].values()) == len(skipped)
-    assert content["splits"]["train"]["examples"] == len(kept)
+    assert content.skipped.total == len(skipped)
+    assert sum(content.skipped.by_reason.values()) == len(skipped)
+    assert content.splits["train"].examples == len(kept)
     manifest_csv = pd.read_csv(tmp_path / "out" / "manifest.csv")
     assert set(manifest_csv[mf.PATH]) == kept
 
@@ -141,7 +141,7 @@ def test_same_arguments_give_identical_shards_and_rerun_is_a_no_op(tmp_path):
     manifest = manifest_of(root, good_images(root, 7), split=["train"] * 4 + ["val"] * 2 + ["test"])
     first = build.build_records(manifest, str(tmp_path / "a"), OPTIONS)
     second = build.build_records(manifest, str(tmp_path / "b"), OPTIONS, workers=2)
-    assert first["splits"] == second["splits"]
+    assert first.splits == second.splits
     mtime = (tmp_path / "a" / info.FILENAME).stat().st_mtime_ns
     assert build.build_records(manifest, str(tmp_path / "a"), OPTIONS) == first
     assert (tmp_path / "a" / info.FILENAME).stat().st_mtime_ns == mtime
@@ -155,7 +155,7 @@ def test_a_different_build_in_out_is_refused_unless_overwrite(tmp_path):
     with pytest.raises(UserError, match="--overwrite"):
         build.build_records(manifest, str(tmp_path / "out"), other)
     content = build.build_records(manifest, str(tmp_path / "out"), other, overwrite=True)
-    assert content["image_size"] == 48
+    assert content.image_size == 48
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="holds 'notes.txt', which build_records did not write"):
@@ -175,7 +175,7 @@ def test_overwrite_deletes_only_what_a_build_wrote_and_refuses_a_folder_with_a_u
     assert (out / "notes.txt").read_text() == "my notes"
     (out / "notes.txt").unlink()
     content = build.build_records(manifest, str(out), build.RecordOptions(image_size=48), overwrite=True)
-    assert content["image_size"] == 48
+    assert content.image_size == 48
 
 
 @pytest.mark.parametrize("where", ["equal", "inside"])
@@ -199,7 +199,7 @@ def test_a_second_build_into_a_locked_out_is_refused_and_the_first_build_is_unto
             build.build_records(manifest, out, OPTIONS)
         assert sorted(p.name for p in Path(out).iterdir()) == [output.LOCK]
     content = build.build_records(manifest, out, OPTIONS)  # the lock is released with its holder
-    assert content["splits"]["train"]["examples"] == 3
+    assert content.splits["train"].examples == 3
 
 
 def test_an_interrupted_build_resumes_from_finished_shards(tmp_path, monkeypatch):
@@ -221,10 +221,10 @@ def test_an_interrupted_build_resumes_from_finished_shards(tmp_path, monkeypatch
         build.build_records(manifest, str(tmp_path / "out"), OPTIONS)
     assert not (tmp_path / "out" / info.FILENAME).exists()
     monkeypatch.setattr(encode, "make_record", real)
-    finished_before = (tmp_path / "out" / reference["splits"]["train"]["shards"][0]["file"]).stat().st_mtime_ns
+    finished_before = (tmp_path / "out" / reference.splits["train"].shards[0].file).stat().st_mtime_ns
     resumed = build.build_records(manifest, str(tmp_path / "out"), OPTIONS)
-    assert resumed["splits"] == reference["splits"]
-    first_shard = tmp_path / "out" / reference["splits"]["train"]["shards"][0]["file"]
+    assert resumed.splits == reference.splits
+    first_shard = tmp_path / "out" / reference.splits["train"].shards[0].file
     assert first_shard.stat().st_mtime_ns == finished_before  # reused, not rewritten
 
 

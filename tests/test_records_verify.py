@@ -25,7 +25,7 @@ def records(tmp_path) -> Path:
 
 
 def shard(records: Path, split: str, index: int = 0) -> Path:
-    return records / json.loads((records / info.FILENAME).read_text())["splits"][split]["shards"][index]["file"]
+    return records / info.RecordsInfo.load(str(records)).splits[split].shards[index].file
 
 
 def flip_a_byte(path: Path) -> None:
@@ -45,7 +45,7 @@ def test_a_shard_replaced_by_another_splits_shard_is_refused_on_read(records):
 def test_a_missing_shard_is_named(records):
     shard(records, "val").unlink()
     with pytest.raises(UserError, match=f"{shard(records, 'val')}: missing shard"):
-        info.shard_paths(str(records), info.load(str(records)), "val")
+        info.shard_paths(str(records), info.RecordsInfo.load(str(records)), "val")
 
 
 def test_a_class_list_edited_in_dataset_json_is_detected(records):
@@ -54,12 +54,37 @@ def test_a_class_list_edited_in_dataset_json_is_detected(records):
     content["classes"] = content["classes"][::-1]
     path.write_text(json.dumps(content, indent=2))
     with pytest.raises(UserError, match="edited after the build"):
-        info.load(str(records))
+        info.RecordsInfo.load(str(records))
+
+
+def test_a_loaded_dataset_json_saved_elsewhere_is_the_same_bytes(records, tmp_path):
+    (tmp_path / "copy").mkdir()
+    info.RecordsInfo.load(str(records)).save(str(tmp_path / "copy"))
+    assert (tmp_path / "copy" / info.FILENAME).read_bytes() == (records / info.FILENAME).read_bytes()
+
+
+def without_classes(text: str) -> str:
+    content = json.loads(text)
+    del content["classes"], content["checksum"]  # as a directory written before checksums would be
+    return json.dumps(content)
+
+
+@pytest.mark.parametrize("damage, message", [
+    pytest.param(lambda text: text[: len(text) // 2], "not readable JSON", id="truncated"),
+    pytest.param(lambda text: "[1, 2]", "not a dataset.json of format 1", id="not-an-object"),
+    pytest.param(without_classes, "not a complete dataset.json of format 1 .*'classes'", id="missing-key"),
+])
+def test_a_damaged_dataset_json_is_one_line_naming_it(records, damage, message):
+    path = records / info.FILENAME
+    path.write_text(damage(path.read_text()))
+    with pytest.raises(UserError, match=f"{path}: {message}") as raised:
+        info.RecordsInfo.load(str(records))
+    assert "\n" not in str(raised.value)
 
 
 def test_verify_finds_a_damaged_shard_of_the_recorded_size_and_passes_an_intact_build(records):
-    loaded = info.load(str(records))
-    assert info.verify_shards(str(records), loaded) == sum(len(s["shards"]) for s in loaded["splits"].values())
+    loaded = info.RecordsInfo.load(str(records))
+    assert info.verify_shards(str(records), loaded) == sum(len(s.shards) for s in loaded.splits.values())
     flip_a_byte(shard(records, "val", 0))
     with pytest.raises(DataError, match=f"{shard(records, 'val', 0)}: sha256 differs from dataset.json's"):
         info.verify_shards(str(records), loaded)

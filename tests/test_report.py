@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import json
 import re
 import shutil
@@ -26,6 +27,7 @@ from cxr_tf.errors import UserError
 from cxr_tf.evaluation import metrics as metrics_lib
 from cxr_tf.evaluation import plots
 from cxr_tf.evaluation.report import write_report
+from cxr_tf.records.info import RecordsInfo
 
 RESAMPLES = 200
 
@@ -213,8 +215,7 @@ def test_missing_evaluation_is_a_one_line_error(copy_run, capsys):
 
 def test_multiclass_report_renders_its_confusion_matrix(copy_run):
     run = copy_run("run")
-    info = json.loads((run / "dataset.json").read_text())
-    (run / "dataset.json").write_text(json.dumps(dict(info, task="multiclass")))
+    dataclasses.replace(RecordsInfo.load(str(run)), task="multiclass").save(str(run))
     history = pd.read_csv(run / "history.csv").rename(columns={"val_mean_auc": "val_accuracy"})
     history.to_csv(run / "history.csv", index=False)
     m = write_evaluation(run, multiclass=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -42,6 +43,14 @@ def test_multiworker_without_tf_config_says_what_is_missing(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(UserError, match="TF_CONFIG"):
         strategy.make_strategy("multiworker")
+
+
+def test_num_workers_counts_chief_and_workers_of_tf_config(monkeypatch):
+    cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    assert strategy.num_workers() == 3
+    monkeypatch.delenv("TF_CONFIG")
+    assert strategy.num_workers() == 1
 
 
 def test_unknown_strategy_lists_the_valid_ones():

@@ -44,18 +44,18 @@ def digest(image: np.ndarray) -> str:
 
 
 def records_by_path(records: str, split: str) -> dict[str, dict]:
-    content = info.load(records)
+    content = info.RecordsInfo.load(records)
     return {r["image/path"].decode(): r for r in
-            output.read_records(info.shard_paths(records, content, split), len(content["classes"]))}
+            output.read_records(info.shard_paths(records, content, split), len(content.classes))}
 
 
 def test_builder_from_directory_lists_the_splits_of_dataset_json_with_their_counts(kermany_records):
-    content = info.load(kermany_records)
+    content = info.RecordsInfo.load(kermany_records)
     builder = tfds.builder_from_directory(kermany_records)
-    assert set(builder.info.splits) == set(content["splits"]) == {"train", "val", "test"}
-    for split, entry in content["splits"].items():
-        assert builder.info.splits[split].num_examples == entry["examples"] > 0
-        assert builder.info.splits[split].num_shards == len(entry["shards"])
+    assert set(builder.info.splits) == set(content.splits) == {"train", "val", "test"}
+    for split, entry in content.splits.items():
+        assert builder.info.splits[split].num_examples == entry.examples > 0
+        assert builder.info.splits[split].num_shards == len(entry.shards)
     assert builder.info.features["labels"]["state"].shape == (2,)
     assert "Normal, Pneumonia" in builder.info.description
 
@@ -83,7 +83,7 @@ def test_tfds_examples_equal_make_dataset_examples(kermany_records):
     ours = make_dataset(kermany_records, "val", image_size=64, channels="gray1", batch_size=64, deterministic=True)
     images, labels, _ = next(iter(ours))
     theirs = list(tfds.as_numpy(builder.as_dataset(split="val")))
-    assert len(theirs) == len(images) == info.load(kermany_records)["splits"]["val"]["examples"]
+    assert len(theirs) == len(images) == info.RecordsInfo.load(kermany_records).splits["val"].examples
     # Same multiset of (image, one-hot label): make_dataset interleaves shards, TFDS reads them in turn.
     assert (Counter((digest(e["image"]["encoded"]), tuple(e["labels"]["state"] == 1)) for e in theirs)
             == Counter((digest(np.round(i.numpy())), tuple(l.numpy() == 1)) for i, l in zip(images, labels)))
@@ -95,14 +95,14 @@ def test_a_build_without_tfds_metadata_gets_it_from_dataset_json(kermany_records
     with pytest.raises(Exception):
         tfds.builder_from_directory(str(old))
     builder = cxr_tf.tfds.builder_from_records(str(old))
-    assert builder.info.splits["train"].num_examples == info.load(str(old))["splits"]["train"]["examples"]
+    assert builder.info.splits["train"].num_examples == info.RecordsInfo.load(str(old)).splits["train"].examples
 
 
 def test_rerunning_the_build_of_an_older_finished_directory_adds_the_tfds_metadata(kermany_records, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(kermany_records, old, ignore=shutil.ignore_patterns(*tfds_metadata.TFDS_FILES))
     build.build_records(kermany_manifest(), str(old), OPTIONS)
-    expected = info.load(str(old))["splits"]["val"]["examples"]
+    expected = info.RecordsInfo.load(str(old)).splits["val"].examples
     assert tfds.builder_from_directory(str(old)).info.splits["val"].num_examples == expected > 0
 
 

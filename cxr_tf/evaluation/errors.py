@@ -64,8 +64,8 @@ def stored_examples(records: str, split: str, paths: set[str],
     from cxr_tf.pipeline.model_input import to_model_side
     from cxr_tf.records import features, info as records_info
 
-    info = records_info.load(records)
-    spec = features.feature_spec(len(info["classes"]))
+    info = records_info.RecordsInfo.load(records)
+    spec = features.feature_spec(len(info.classes))
     wanted = tf.constant(sorted(paths) or [""])
     keys = {k: spec[k] for k in (features.PATH_KEY, features.IMAGE_KEY)}
 

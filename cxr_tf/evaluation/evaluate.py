@@ -112,18 +112,18 @@ def check_records(run: runs.Run, records: str, splits: Sequence[str], verify: bo
     """
     from cxr_tf.records import info as records_info
 
-    info = records_info.load(records)
+    info = records_info.RecordsInfo.load(records)
     if verify:
         records_info.verify_shards(records, info)
-    missing = [name for name in run.classes if name not in info["classes"]]
+    missing = [name for name in run.classes if name not in info.classes]
     if missing:
         raise UserError(f"--records {records}: no class(es) {', '.join(missing)} of the run; "
-                        f"these records have {', '.join(info['classes'])}")
-    if (info["task"] == "multiclass") != (run.head == "multiclass"):
-        raise UserError(f"--records {records}: a {info['task']} dataset, but the run's head is {run.head}")
+                        f"these records have {', '.join(info.classes)}")
+    if (info.task == "multiclass") != (run.head == "multiclass"):
+        raise UserError(f"--records {records}: a {info.task} dataset, but the run's head is {run.head}")
     for split in splits:
-        if split not in info["splits"]:
-            raise UserError(f"--records {records}: no split {split!r}; it has {', '.join(info['splits'])}")
+        if split not in info.splits:
+            raise UserError(f"--records {records}: no split {split!r}; it has {', '.join(info.splits)}")
 
 
 # predictions.csv column -> record feature of the subgroup attributes.
@@ -147,9 +147,9 @@ def example_ids(records: str, split: str, classes: Sequence[str],
     from cxr_tf.pipeline.dataset import select_classes, serialized_records
     from cxr_tf.records import features, info as records_info
 
-    info = records_info.load(records)
+    info = records_info.RecordsInfo.load(records)
     shards = records_info.shard_paths(records, info, split)
-    spec = features.feature_spec(len(info["classes"]))
+    spec = features.feature_spec(len(info.classes))
     columns = {"path": features.PATH_KEY, "patient": features.PATIENT_KEY, **ATTRIBUTE_COLUMNS}
     wanted = {k: spec[k] for k in (*columns.values(), features.LABELS_KEY)}
     # make_dataset's own read order (shuffle=False): the ids line up with its examples by construction.
@@ -160,8 +160,8 @@ def example_ids(records: str, split: str, classes: Sequence[str],
             parts[key].append(batch[key].numpy())
     out = {name: np.concatenate(parts[key]) for name, key in columns.items()}
     out = {name: values if values.dtype.kind == "i" else values.astype(str) for name, values in out.items()}
-    selected = select_classes(info["classes"], classes)
-    if (info["task"] == "multiclass" and len(selected) < len(info["classes"])) or exclusive_classes:
+    selected = select_classes(info.classes, classes)
+    if (info.task == "multiclass" and len(selected) < len(info.classes)) or exclusive_classes:
         states = np.concatenate(parts[features.LABELS_KEY])
         keep = ~(np.delete(states, selected, axis=1) == 1).any(axis=1) if exclusive_classes else \
             (states[:, selected] == 1).any(axis=1)
@@ -273,7 +273,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
                   verify=verify)
     from cxr_tf.records import info as records_info
 
-    has_val = VAL_SPLIT in records_info.load(records)["splits"]
+    has_val = VAL_SPLIT in records_info.RecordsInfo.load(records).splits
     model = run.load_model()
     predict_kw = {"batch_size": batch_size, "seed": seed}
     preds = predict(run, model, records, split, **predict_kw)

@@ -288,10 +288,10 @@ def boxed_examples(records: str, split: str, classes: Sequence[str], *, image_si
     from cxr_tf.pipeline.model_input import to_model_side
     from cxr_tf.records import info as records_info
 
-    info = records_info.load(records)
+    info = records_info.RecordsInfo.load(records)
     paths = records_info.shard_paths(records, info, split)
-    spec = keys.feature_spec(len(info["classes"]))
-    wanted = tf.constant([name in classes for name in info["classes"]])
+    spec = keys.feature_spec(len(info.classes))
+    wanted = tf.constant([name in classes for name in info.classes])
 
     def parse_one(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         example = tf.io.parse_single_example(serialized, spec)
@@ -309,7 +309,7 @@ def boxed_examples(records: str, split: str, classes: Sequence[str], *, image_si
     if limit is not None:
         ds = ds.take(limit)
     for element in ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).as_numpy_iterator():
-        names = [info["classes"][label] for label in element["labels"]]
+        names = [info.classes[label] for label in element["labels"]]
         yield {"path": element["path"].decode(), "gray": element["gray"], "image": element["image"],
                "boxes": {c: element["coords"][[n == c for n in names]] for c in classes if c in names}}
 

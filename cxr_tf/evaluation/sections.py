@@ -16,6 +16,7 @@ from cxr_tf.evaluation.formatting import fmt, with_ci
 
 if TYPE_CHECKING:
     from cxr_tf.evaluation.report import Evaluation
+    from cxr_tf.records.info import RecordsInfo
 
 # The synth command leaves its config beside the phantoms; build_records' dataset.json names that folder.
 PHANTOM_MARKER = "synth.toml"
@@ -41,32 +42,32 @@ def roc_points(metrics: dict[str, Any]) -> dict[str, list[tuple[float, float, st
     return out
 
 
-def phantom_source(info: dict[str, Any]) -> Path | None:
+def phantom_source(info: RecordsInfo) -> Path | None:
     """The phantom folder the records were built from (it holds ``synth.toml``), or None for real data."""
-    images = (info.get("build_args") or {}).get("images")
+    images = info.build_args.get("images")
     return Path(images) if images and (Path(images) / PHANTOM_MARKER).is_file() else None
 
 
-def data_blocks(info: dict[str, Any], classes: Sequence[str]) -> list[Block]:
+def data_blocks(info: RecordsInfo, classes: Sequence[str]) -> list[Block]:
     """The records the run was trained and tested on (``dataset.json``): per split images, patients and
     prevalence per class, then the uncertain and blank labels per split when there are any."""
-    splits = info["splits"]
+    splits = info.splits
     rows = []
     for split, s in splits.items():
         prevalence = []
         for c in classes:
-            counts = s["counts"].get(c, {})
-            prevalence.append(f"{counts.get('positive', 0)} ({counts.get('positive', 0) / max(s['examples'], 1):.1%})")
-        rows.append([split, str(s["examples"]), str(s["patients"]), *prevalence])
+            counts = s.counts.get(c, {})
+            prevalence.append(f"{counts.get('positive', 0)} ({counts.get('positive', 0) / max(s.examples, 1):.1%})")
+        rows.append([split, str(s.examples), str(s.patients), *prevalence])
     blocks: list[Block] = [
-        f"{info['dataset']} records ({info['task']}), stored at {info['image_size']} px ({info['resize']}); "
-        f"{info.get('skipped', {}).get('total', 0)} source rows skipped when they were built.",
+        f"{info.dataset} records ({info.task}), stored at {info.image_size} px ({info.resize}); "
+        f"{info.skipped.total} source rows skipped when they were built.",
         Table(["split", "images", "patients", *(f"{c}: positives (prevalence)" for c in classes)], rows)]
-    if any(s["counts"].get(c, {}).get(state, 0) for s in splits.values() for c in classes
+    if any(s.counts.get(c, {}).get(state, 0) for s in splits.values() for c in classes
            for state in ("uncertain", "blank")):
         blocks.append(Table(["split", *(f"{c}: uncertain / blank" for c in classes)],
-                            [[split, *(f"{s['counts'].get(c, {}).get('uncertain', 0)} / "
-                                       f"{s['counts'].get(c, {}).get('blank', 0)}" for c in classes)]
+                            [[split, *(f"{s.counts.get(c, {}).get('uncertain', 0)} / "
+                                       f"{s.counts.get(c, {}).get('blank', 0)}" for c in classes)]
                              for split, s in splits.items()]))
     return blocks
 

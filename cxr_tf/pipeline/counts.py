@@ -30,10 +30,10 @@ def label_counts(records: str, split: str, *, classes: Sequence[str] | None = No
     label is positive when its state is positive (the uncertain state is its own class).
     ``exclusive_classes`` counts only the images ``make_dataset(exclusive_classes=True)`` keeps.
     """
-    info = records_info.load(records)
-    available = info["classes"]
+    info = records_info.RecordsInfo.load(records)
+    available = info.classes
     selected = select_classes(available, classes)
-    ancestors = label_policy.ancestor_matrix(available, info.get("label_tree", {}))
+    ancestors = label_policy.ancestor_matrix(available, info.label_tree)
     others = tf.constant([c for c in range(len(available)) if c not in selected], tf.int32)
     spec = {features.LABELS_KEY: tf.io.FixedLenFeature([len(available)], tf.int64)}
 
@@ -65,8 +65,8 @@ def example_count(records: str, split: str, *, classes: Sequence[str] | None = N
     within the classes is known only from their labels, so that takes one pass over them (no image is
     decoded).
     """
-    info = records_info.load(records)
-    available = info["classes"]
+    info = records_info.RecordsInfo.load(records)
+    available = info.classes
     selected = select_classes(available, classes)
     if not exclusive_classes:
         return split_examples(info, split, selected)
@@ -76,7 +76,7 @@ def example_count(records: str, split: str, *, classes: Sequence[str] | None = N
     for serialized in tf.data.TFRecordDataset(records_info.shard_paths(records, info, split)).batch(BATCH):
         state = tf.io.parse_example(serialized, spec)[features.LABELS_KEY].numpy()
         keep = ~(state[:, others] == labels.POSITIVE).any(axis=1)
-        if info["task"] == "multiclass":
+        if info.task == "multiclass":
             keep &= (state[:, selected] == labels.POSITIVE).any(axis=1)
         kept += int(keep.sum())
     return kept

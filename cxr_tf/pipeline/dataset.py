@@ -17,9 +17,7 @@ batch splits unevenly. Training drops the last partial batch (``drop_remainder``
 
 from __future__ import annotations
 
-import json
-import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import tensorflow as tf
 
@@ -48,12 +46,6 @@ def select_classes(available: Sequence[str], wanted: Sequence[str] | None) -> li
         raise UserError(f"classes: {', '.join(map(repr, unknown))} not in the records; "
                         f"valid: {', '.join(available)}")
     return [list(available).index(name) for name in wanted]
-
-
-def num_workers() -> int:
-    """Workers of a multi-worker job from ``TF_CONFIG`` (chief + workers), 1 outside one."""
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
 
 
 def shard_policy(num_files: int, workers: int, seeded: bool = False) -> tf.data.experimental.AutoShardPolicy:
@@ -118,15 +110,15 @@ def _tables_looked_up(image: tf.Tensor, hist: tf.Tensor, mode: str,
     return _look_up(_level_tables(hist, mode, photometric), image)
 
 
-def split_examples(info: dict, split: str, selected: Sequence[int]) -> int:
+def split_examples(info: records_info.RecordsInfo, split: str, selected: Sequence[int]) -> int:
     """Examples ``make_dataset`` yields for ``split`` (without balancing), from ``dataset.json``'s counts.
 
     A single-label task keeps only the examples of the ``selected`` classes, one positive each.
     """
-    entry = info["splits"][split]
-    if info["task"] == "multiclass" and len(selected) < len(info["classes"]):
-        return sum(int(entry["counts"][info["classes"][c]]["positive"]) for c in selected)
-    return int(entry["examples"])
+    entry = info.splits[split]
+    if info.task == "multiclass" and len(selected) < len(info.classes):
+        return sum(entry.positives(info.classes[c]) for c in selected)
+    return int(entry.examples)
 
 
 def pad_batches(ds: tf.data.Dataset, batch_size: int, examples: int,
@@ -196,6 +188,7 @@ def make_dataset(
     shuffle_buffer: int = SHUFFLE_BUFFER,
     augment_config: augment_lib.AugmentConfig = augment_lib.AugmentConfig(),
     transform_all_splits: bool = False,
+    workers: int = 1,
 ) -> tf.data.Dataset:
     """A batched dataset of one split of a records directory.
 
@@ -213,8 +206,9 @@ def make_dataset(
             positive for any other class of the records (after ``propagate_parents``) is dropped. S2's
             "only four classes of diseases were left" read as a subset of images, not of labels.
         image_size: output side, pixels.
-        channels: ``gray1`` (the stored gray image: what every zoo model takes, its first layer makes
-            the channels) | ``enhance`` (image, equalized, stretched) | ``gray3`` (image x3).
+        channels: ``gray1`` (default: the stored gray image, what ``fit`` feeds every zoo model, whose
+            first layer makes fit's ``--channels``) | ``enhance`` (image, equalized, stretched) | ``gray3``
+            (image x3).
         augment: random warp and photometric jitter (``augment.py``), on the ``train`` split only
             unless ``transform_all_splits``.
         noise: a noise spec ``"poisson:0.05"`` or several, applied in order (``noise.py``), on the
@@ -224,25 +218,57 @@ def make_dataset(
         shuffle: shuffle files and examples; ``None`` means True for ``train``.
         seed: seed of shuffling, balancing, augmentation and noise. With ``deterministic=True`` two
             datasets built with the same seed yield the same batches; epochs still differ.
-        cache: ``True`` caches the serialized records in memory after the first epoch, a string caches
-            them in that file.
+        cache: ``True`` caches the serialized records (not the decoded images) in memory during the first
+            epoch, a string caches them in that file; images are decoded anew every epoch.
         deterministic: keep element order fixed in parallel stages (costs some throughput).
         drop_remainder: drop the last partial batch (static batch dimension, e.g. for TPUs).
         shuffle_buffer: examples in the shuffle buffer.
         augment_config: ranges of the augmentation.
         transform_all_splits: apply ``augment`` and ``noise`` on every split (the evaluate command's
             noise-robustness sweep, test-time augmentation).
+        workers: machines of a multi-worker job reading this dataset (``training.strategy.num_workers``);
+            decides how ``tf.distribute`` shards it (``shard_policy``).
 
     Returns:
         ``(images float32 [B, H, W, C] in 0-255, labels float32 [B, K] (or [B, K, 3]), weights float32
         [B, K] in {0, 1})``. Multilabel weights are the loss mask of the policy; single-label tasks give
         one-hot labels and weights of ones.
     """
-    info = records_info.load(records)
+    info = records_info.RecordsInfo.load(records)
     paths = records_info.shard_paths(records, info, split)
-    available = info["classes"]
-    selected = select_classes(available, classes)
-    single_label = info["task"] == "multiclass"
+    selected = select_classes(info.classes, classes)
+    _check_arguments(records, info, channels, uncertainty, blank, propagate_parents, balance)
+    transform = split == "train" or transform_all_splits
+    shuffle = split == "train" if shuffle is None else shuffle
+    augment = augment and transform
+    specs = [noise] if isinstance(noise, str) else list(noise or [])
+    noises = [noise_lib.parse_noise(spec) for spec in specs] if transform else []
+    random = augment or bool(noises)
+
+    ds = serialized_records(paths, shuffle=shuffle, seed=seed, deterministic=deterministic)
+    if cache:
+        ds = ds.cache("" if cache is True else cache)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    labelled = _label_parser(info, selected, uncertainty, blank, propagate_parents, exclusive_classes)
+    ds = ds.map(labelled, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = _kept_examples(ds, info, split, selected, exclusive_classes, balance, seed)
+    if random:
+        ds = _with_example_seeds(ds, shuffle, seed)
+    preprocess = _preprocessor(image_size, channels, augment, noises, augment_config)
+    ds = ds.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.experimental_distribute.auto_shard_policy = shard_policy(len(paths), workers, seeded=random)
+    log.debug("%s/%s: %d shards, classes %s", records, split, len(paths), [info.classes[c] for c in selected])
+    return ds.with_options(options)
+
+
+def _check_arguments(records: str, info: records_info.RecordsInfo, channels: str, uncertainty: str, blank: str,
+                     propagate_parents: str, balance: str) -> None:
+    """Refuse, in one line, a choice ``make_dataset`` does not know or one the records' task cannot take."""
+    single_label = info.task == "multiclass"
     if channels not in CHANNEL_MODES:
         raise UserError(f"channels={channels!r} is not valid; choose one of {', '.join(CHANNEL_MODES)}")
     label_policy.check_choice("propagate_parents", propagate_parents, label_policy.PROPAGATION_MODES)
@@ -253,19 +279,21 @@ def make_dataset(
     if balance != "none" and not single_label:
         raise UserError(f"balance={balance!r} needs a single-label dataset; {records} is multilabel "
                         "(use a weighted loss instead)")
-    transform = split == "train" or transform_all_splits
-    shuffle = split == "train" if shuffle is None else shuffle
-    augment = augment and transform
-    specs = [noise] if isinstance(noise, str) else list(noise or [])
-    noises = [noise_lib.parse_noise(spec) for spec in specs] if transform else []
-    ancestors = label_policy.ancestor_matrix(available, info.get("label_tree", {}))
-    counts = [info["splits"][split]["counts"][available[c]]["positive"] for c in selected]
-    others = tf.constant([c for c in range(len(available)) if c not in selected], tf.int32)
 
-    # Build-time Python control flow only: tf.data need not run autograph on these functions.
+
+def _label_parser(info: records_info.RecordsInfo, selected: Sequence[int], uncertainty: str, blank: str,
+                  propagate_parents: str, exclusive_classes: bool) -> Callable[[tf.Tensor], dict]:
+    """serialized ``tf.train.Example`` -> its features with ``label`` and ``weight`` float32 ``[K]`` (or
+    ``[K, 3]``) of the ``selected`` classes under the label policy; with ``exclusive_classes``, also
+    ``outside`` (bool: positive for a class not selected)."""
+    ancestors = label_policy.ancestor_matrix(info.classes, info.label_tree)
+    others = tf.constant([c for c in range(len(info.classes)) if c not in selected], tf.int32)
+    single_label = info.task == "multiclass"
+
+    # Build-time Python control flow only: tf.data need not run autograph on this function.
     @tf.autograph.experimental.do_not_convert
     def parse_and_label(serialized: tf.Tensor) -> dict:
-        element = parse.decode_example(serialized, len(available))
+        element = parse.decode_example(serialized, len(info.classes))
         state = element.pop(parse.STATE)
         if exclusive_classes:
             element["outside"] = tf.reduce_any(tf.equal(tf.gather(state, others), labels.POSITIVE))
@@ -277,6 +305,42 @@ def make_dataset(
             label, weight = label_policy.apply_policy(tf.gather(state, selected), uncertainty, blank)
         return {**element, "label": label, "weight": weight}
 
+    return parse_and_label
+
+
+def _kept_examples(ds: tf.data.Dataset, info: records_info.RecordsInfo, split: str, selected: Sequence[int],
+                   exclusive_classes: bool, balance: str, seed: int | None) -> tf.data.Dataset:
+    """The labelled examples ``make_dataset`` keeps: without the ``outside`` ones under ``exclusive_classes``,
+    and for a single-label task only those of the ``selected`` classes, balanced by ``balance``."""
+    if exclusive_classes:
+        ds = ds.filter(tf.autograph.experimental.do_not_convert(lambda element: tf.logical_not(element["outside"])))
+    if info.task != "multiclass":
+        return ds
+    # Examples of unselected classes carry an all-zero one-hot row.
+    if len(selected) < len(info.classes):
+        ds = ds.filter(tf.autograph.experimental.do_not_convert(lambda element: tf.reduce_any(element["label"] > 0)))
+    counts = [info.splits[split].positives(info.classes[c]) for c in selected]
+    return balance_lib.balance(ds, balance, counts, seed)
+
+
+def _with_example_seeds(ds: tf.data.Dataset, shuffle: bool, seed: int | None) -> tf.data.Dataset:
+    """``(element, seed int64 [2])`` pairs: one seed per example for its augmentation and noise.
+
+    Drawn after shuffling and balancing so that an example's augmentation follows its position in the
+    stream. Shuffled (training) streams are rerandomised each epoch, identical for identical seeds and
+    global seed (fit sets both). Unshuffled streams (evaluation under noise) take (seed, position), so the
+    same examples get the same noise whatever the process did before.
+    """
+    if shuffle:
+        return tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2))
+    positions = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.constant(seed or 0, tf.int64), i]))
+    return tf.data.Dataset.zip(ds, positions)
+
+
+def _preprocessor(image_size: int, channels: str, augment: bool, noises: Sequence[tuple[str, float]],
+                  augment_config: augment_lib.AugmentConfig) -> Callable[..., tuple[tf.Tensor, ...]]:
+    """``(element[, example seed])`` -> ``(image float32 [S, S, C] 0-255, label, weight)``: decode, resize or
+    random warp, noise, then photometric jitter and channels in one table look-up."""
     random = augment or bool(noises)
 
     @tf.autograph.experimental.do_not_convert
@@ -294,33 +358,4 @@ def make_dataset(
         image.set_shape([image_size, image_size, 3 if channels != "gray1" else 1])
         return image, element["label"], element["weight"]
 
-    ds = serialized_records(paths, shuffle=shuffle, seed=seed, deterministic=deterministic)
-    if cache:
-        ds = ds.cache("" if cache is True else cache)
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(parse_and_label, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if exclusive_classes:
-        ds = ds.filter(tf.autograph.experimental.do_not_convert(lambda element: tf.logical_not(element["outside"])))
-    if single_label:
-        # Examples of unselected classes carry an all-zero one-hot row.
-        if len(selected) < len(available):
-            ds = ds.filter(tf.autograph.experimental.do_not_convert(
-                lambda element: tf.reduce_any(element["label"] > 0)))
-        ds = balance_lib.balance(ds, balance, counts, seed)
-    # One int64 [2] seed per example, drawn after shuffling and balancing so that an example's augmentation
-    # follows its position in the stream. Shuffled (training) streams are rerandomised each epoch, identical
-    # for identical seeds and global seed (fit sets both). Unshuffled streams (evaluation under noise) take
-    # (seed, position), so the same examples get the same noise whatever the process did before.
-    if random and shuffle:
-        ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2))
-    elif random:
-        positions = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.constant(seed or 0, tf.int64), i]))
-        ds = tf.data.Dataset.zip(ds, positions)
-    ds = ds.map(preprocess, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
-    options = tf.data.Options()
-    options.deterministic = deterministic
-    options.experimental_distribute.auto_shard_policy = shard_policy(len(paths), num_workers(), seeded=random)
-    log.debug("%s/%s: %d shards, classes %s", records, split, len(paths), [available[c] for c in selected])
-    return ds.with_options(options)
+    return preprocess

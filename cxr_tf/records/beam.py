@@ -28,7 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from cxr_tf import reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError
-from cxr_tf.records import build, encode, output
+from cxr_tf.records import build, encode, info, output
 
 log = reporting.logger("records.beam")
 
@@ -45,7 +45,7 @@ def build_records_beam(
     strict: bool = False,
     overwrite: bool = False,
     build_args: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> info.RecordsInfo:
     """``build.build_records`` on a Beam runner (DirectRunner unless ``beam_options`` say otherwise).
 
     Args:
@@ -53,7 +53,7 @@ def build_records_beam(
         Other args as ``build.build_records``.
 
     Returns:
-        The content of the written ``dataset.json``.
+        The written ``dataset.json``.
     """
     plan = build.plan_build(manifest, options, strict=strict)
     with output.claim(out, manifest.image_root):
@@ -62,7 +62,7 @@ def build_records_beam(
 
 def _build(manifest: mf.Manifest, out: str, options: build.RecordOptions, plan: build.BuildPlan,
            beam_options: Sequence[str], strict: bool, overwrite: bool,
-           build_args: dict[str, Any] | None) -> dict[str, Any]:
+           build_args: dict[str, Any] | None) -> info.RecordsInfo:
     done = output.prepare(out, plan.key, overwrite)
     if done is not None:
         log.info("%s already holds this build; nothing to do", out)

@@ -26,7 +26,7 @@ import pandas as pd
 from cxr_tf import reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
-from cxr_tf.records import encode, features, output
+from cxr_tf.records import encode, features, info, output
 from cxr_tf.records.encode import ImageTask, RecordOptions
 
 log = reporting.logger("records")
@@ -142,7 +142,7 @@ def build_records(
     strict: bool = False,
     overwrite: bool = False,
     build_args: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> info.RecordsInfo:
     """Write the records of ``manifest`` (which must have a ``split`` column) to ``out``.
 
     Args:
@@ -156,7 +156,7 @@ def build_records(
         build_args: the resolved command config, stored in dataset.json.
 
     Returns:
-        The content of the written ``dataset.json``.
+        The written ``dataset.json``.
     """
     plan = plan_build(manifest, options, strict=strict)
     with output.claim(out, manifest.image_root):

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from cxr_tf import __version__, labels, reporting
+from cxr_tf import __version__, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
 from cxr_tf.records import features, info, tfds_metadata
@@ -50,7 +50,7 @@ def require_directory(out: str, flag: str = "--out") -> None:
             return
 
 
-def prepare(out: str, key: str, overwrite: bool) -> dict | None:
+def prepare(out: str, key: str, overwrite: bool) -> info.RecordsInfo | None:
     """Make ``out`` ready for the build ``key`` (call it under ``claim(out, ...)``).
 
     Returns the existing dataset.json when this exact build is already complete (adding its TFDS
@@ -72,7 +72,7 @@ def prepare(out: str, key: str, overwrite: bool) -> dict | None:
         if previous == key:
             if not tf.io.gfile.exists(info.join(out, info.FILENAME)):
                 return None
-            content = info.load(out)
+            content = info.RecordsInfo.load(out)
             if not all(tf.io.gfile.exists(info.join(out, name)) for name in tfds_metadata.TFDS_FILES):
                 tfds_metadata.write(out, content)  # a build finished before build_records wrote them
             return content
@@ -174,7 +174,7 @@ def read_sidecar(out: str, name: str) -> dict | None:
 
 
 def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
-           entries: dict[str, list[dict]], build_args: dict[str, Any]) -> dict[str, Any]:
+           entries: dict[str, list[dict]], build_args: dict[str, Any]) -> info.RecordsInfo:
     """Write manifest.csv, skipped.csv, the TFDS metadata and, last, dataset.json; returns dataset.json's content.
 
     Args:
@@ -189,40 +189,29 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
     splits = {}
     for split, shards in entries.items():
         rows = kept[kept[mf.SPLIT] == split]
-        splits[split] = {
-            "examples": int(sum(e["records"] for e in shards)),
-            "patients": int(rows[mf.PATIENT].nunique()),
-            "counts": mf.state_counts(rows, manifest.classes),
-            "shards": [{"file": e["file"], "records": e["records"], "bytes": _size(info.join(out, e["file"])),
-                        "sha256": e["sha256"]} for e in shards],
-        }
-    content = {
-        "format": info.FORMAT,
-        "dataset": manifest.dataset,
-        "task": manifest.task,
-        "classes": list(manifest.classes),
-        "label_tree": dict(manifest.label_tree),
-        "state_codes": {name: code for code, name in labels.STATE_NAMES.items()},
-        "image_size": options["image_size"],
-        "resize": options["resize"],
-        "encoding": options["encoding"],
-        "splits": splits,
-        "skipped": {"total": int(len(bad)),
-                    "by_reason": {str(k): int(v) for k, v in
-                                  bad["reason"].map(mf.reason_category).value_counts().sort_index().items()}},
-        "build_args": build_args,
-        "fingerprint": key,
-        "cxr_tf_version": __version__,
-    }
-    if not any(split["examples"] for split in splits.values()):
-        reasons = ", ".join(f"{n} {reason}" for reason, n in content["skipped"]["by_reason"].items())
+        splits[split] = info.Split(
+            examples=int(sum(e["records"] for e in shards)),
+            patients=int(rows[mf.PATIENT].nunique()),
+            counts=mf.state_counts(rows, manifest.classes),
+            shards=tuple(info.Shard(e["file"], e["records"], _size(info.join(out, e["file"])), e["sha256"])
+                         for e in shards),
+        )
+    by_reason = bad["reason"].map(mf.reason_category).value_counts().sort_index()
+    content = info.RecordsInfo(
+        dataset=manifest.dataset, task=manifest.task, classes=tuple(manifest.classes),
+        label_tree=dict(manifest.label_tree), image_size=options["image_size"], resize=options["resize"],
+        encoding=options["encoding"], splits=splits,
+        skipped=info.SkippedRows(int(len(bad)), {str(k): int(v) for k, v in by_reason.items()}),
+        build_args=build_args, fingerprint=key, cxr_tf_version=__version__,
+    )
+    if not any(split.examples for split in splits.values()):
+        reasons = ", ".join(f"{n} {reason}" for reason, n in content.skipped.by_reason.items())
         raise DataError(f"no image could be stored: all {len(bad)} rows were skipped ({reasons}); {out} is not "
                         "a finished build (check --images and the label file)")
-    content["checksum"] = info.content_checksum(content)
     atomic_write(info.join(out, "manifest.csv"), _csv(kept))
     atomic_write(info.join(out, "skipped.csv"), _csv(bad))
     tfds_metadata.write(out, content)
-    atomic_write(info.join(out, info.FILENAME), json.dumps(content, indent=2))  # last: marks completion
+    content.save(out)  # last: marks completion
     return content
 
 

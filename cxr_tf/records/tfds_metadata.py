@@ -8,7 +8,7 @@ feature names with ``/``, so ``{"image": {"encoded": ...}}`` is the key ``image/
 split's file template describes the shard names of ``build.shard_name``.
 
 Everything is derived from ``dataset.json``'s content, so a build made before this file existed gets its
-metadata from ``write(DIR, info.load(DIR))`` (``cxr_tf.tfds.builder_from_records`` does this).
+metadata from ``write(DIR, info.RecordsInfo.load(DIR))`` (``cxr_tf.tfds.builder_from_records`` does this).
 """
 
 from __future__ import annotations
@@ -79,28 +79,28 @@ def description(classes: list[str]) -> str:
             f"{', '.join(classes)} ({codes}); the label policy is applied when reading.")
 
 
-def write(out: str, content: dict[str, Any]) -> None:
+def write(out: str, content: info.RecordsInfo) -> None:
     """Write ``dataset_info.json`` and ``features.json`` of the records in ``out`` described by ``content``
     (the ``dataset.json`` of the build; its shards must exist, their sizes are read)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core import dataset_info, file_adapters, naming
 
-    template = naming.ShardedFileTemplate(data_dir=out, template=FILE_TEMPLATE, dataset_name=content["dataset"],
+    template = naming.ShardedFileTemplate(data_dir=out, template=FILE_TEMPLATE, dataset_name=content.dataset,
                                           filetype_suffix="tfrecord")
     splits = [
         tfds.core.SplitInfo(
             name=split,
-            shard_lengths=[shard["records"] for shard in entry["shards"]],
-            num_bytes=sum(tf.io.gfile.stat(info.join(out, shard["file"])).length for shard in entry["shards"]),
+            shard_lengths=[shard.records for shard in entry.shards],
+            num_bytes=sum(tf.io.gfile.stat(info.join(out, shard.file)).length for shard in entry.shards),
             filename_template=template.replace(split=split))
-        for split, entry in content["splits"].items()
+        for split, entry in content.splits.items()
     ]
-    identity = dataset_info.DatasetIdentity(name=content["dataset"], version=tfds.core.Version(VERSION),
+    identity = dataset_info.DatasetIdentity(name=content.dataset, version=tfds.core.Version(VERSION),
                                             data_dir=out, module_name="")
     ds_info = tfds.core.DatasetInfo(
-        builder=identity, description=description(content["classes"]),
-        features=feature_connector(len(content["classes"]), content["image_size"], content["encoding"]))
+        builder=identity, description=description(list(content.classes)),
+        features=feature_connector(len(content.classes), content.image_size, content.encoding))
     ds_info.set_file_format(file_adapters.FileFormat.TFRECORD)
     ds_info.set_splits(tfds.core.SplitDict(splits))
     ds_info.write_to_directory(out)

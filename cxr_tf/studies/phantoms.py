@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cxr_tf.records import info
 from cxr_tf.studies.grids import Study
 
 PHANTOMS_DIR = "phantoms"
@@ -21,7 +22,7 @@ def records_dir(out: Path) -> Path:
 
 def ready(out: Path) -> bool:
     """Whether the phantom records of ``out`` were completely built (build_records writes dataset.json last)."""
-    return (records_dir(out) / "dataset.json").exists()
+    return (records_dir(out) / info.FILENAME).exists()
 
 
 def commands(study: Study, out: Path, *, n: int | None = None, size: int | None = None,

@@ -35,7 +35,7 @@ def builder_from_records(records_dir: str) -> Any:
 
     from cxr_tf.records import info, tfds_metadata
 
-    content = info.load(records_dir)
+    content = info.RecordsInfo.load(records_dir)
     if not all(tf.io.gfile.exists(info.join(records_dir, name)) for name in tfds_metadata.TFDS_FILES):
         tfds_metadata.write(records_dir, content)
     return tfds.builder_from_directory(records_dir)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cxr_tf import config as config_lib
 from cxr_tf import reporting
 from cxr_tf.errors import UserError
+from cxr_tf.records.info import RecordsInfo
 from cxr_tf.training import strategy as strategy_lib
 from cxr_tf.training.fit_config import FitConfig
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 log = reporting.logger("fit")
 
 PHASE1_WEIGHTS = "phase1.weights.h5"
+PARAMS = "params.json"
 SUMMARY = "summary.json"
 
 
@@ -57,13 +59,13 @@ class Task:
     monitor: str   # val_mean_auc | val_accuracy
 
 
-def resolve_task(info: dict[str, Any], cfg: FitConfig) -> Task:
+def resolve_task(info: RecordsInfo, cfg: FitConfig) -> Task:
     """Head and monitored metric for the records' task under ``cfg``'s label policy."""
-    classes = list(cfg.classes or info["classes"])
-    unknown = [c for c in classes if c not in info["classes"]]
+    classes = list(cfg.classes or info.classes)
+    unknown = [c for c in classes if c not in info.classes]
     if unknown:
-        raise UserError(f"--classes: unknown class(es) {unknown}; the records have {', '.join(info['classes'])}")
-    if info["task"] == "multiclass":
+        raise UserError(f"--classes: unknown class(es) {unknown}; the records have {', '.join(info.classes)}")
+    if info.task == "multiclass":
         return Task(classes, "multiclass", "val_accuracy")
     return Task(classes, "multilabel3" if cfg.uncertainty == "multiclass" else "multilabel", "val_mean_auc")
 
@@ -95,7 +97,7 @@ class Setup:
     ``model`` and ``loss`` were built inside ``strategy.scope()``: compile the model there too.
     """
 
-    info: dict[str, Any]       # the records' dataset.json
+    info: RecordsInfo          # the records' dataset.json
     task: Task
     strategy: tf.distribute.Strategy
     global_batch: int          # per-replica batch x replicas
@@ -126,7 +128,7 @@ def prepare(cfg: FitConfig) -> Setup:
     from cxr_tf.records import info as records_info
     from cxr_tf.training.losses import LOSSES
 
-    info = records_info.load(cfg.records)
+    info = RecordsInfo.load(cfg.records)
     if cfg.verify:
         records_info.verify_shards(cfg.records, info)
     task = resolve_task(info, cfg)
@@ -147,7 +149,7 @@ def prepare(cfg: FitConfig) -> Setup:
               "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
     # One gray channel: the model's first layer makes the input channels (cxr_tf.models.layers).
     data = dict(policy, image_size=cfg.image_size, channels="gray1", batch_size=global_batch,
-                seed=cfg.seed, cache=cfg.cache, deterministic=cfg.deterministic)
+                seed=cfg.seed, cache=cfg.cache, deterministic=cfg.deterministic, workers=strategy_lib.num_workers())
     if replicas > 1:
         # Full global batches only: a last partial batch can leave a replica with no example, which
         # fails; the examples dropped differ from epoch to epoch as the shuffle does.
@@ -270,53 +272,80 @@ def train(cfg: FitConfig) -> dict[str, Any]:
         log.info("%s finished earlier with these settings; nothing to train", run)
         return {**json.loads((run / SUMMARY).read_text()), "finished_earlier": True}
     setup = prepare(cfg)
+    out = _start_run(setup, cfg, run)
+    _train_phases(setup, cfg, run, out)
+    return _finish_run(setup, cfg, run, out)
+
+
+def _start_run(setup: Setup, cfg: FitConfig, run: Path) -> Path:
+    """Create ``run`` and write ``config.toml`` and ``dataset.json``; returns where this process writes.
+
+    Only the chief of a multi-worker run writes the run directory; the other workers write the same files
+    to a scratch directory (removed by ``_finish_run``) and resume from the chief's backup and phase-1 weights.
+    """
+    run.mkdir(parents=True, exist_ok=True)
+    out = strategy_lib.scratch_dir(run)
+    (out / "config.toml").write_text(config_lib.to_toml(cfg))
+    setup.info.save(str(out))
+    return out
+
+
+def _train_phases(setup: Setup, cfg: FitConfig, run: Path, out: Path) -> None:
+    """Fit one phase, or two with ``--freeze backbone`` (head on a frozen backbone, then everything); a
+    phase 1 finished earlier (``phase1.weights.h5`` in ``run``) is loaded instead of trained again."""
+    from cxr_tf.models.layers import CHANNELS_LAYER
+
+    # TensorBoard shows what the backbone sees: the output of the model's input-channels layer.
+    inputs = setup.model.get_layer(CHANNELS_LAYER)(next(iter(setup.val_ds.take(1)))[0][:3])
+    two_phase = cfg.freeze == "backbone"
+    if two_phase and (run / PHASE1_WEIGHTS).exists():
+        setup.model.load_weights(str(run / PHASE1_WEIGHTS))
+        log.info("phase 1 (frozen backbone) finished earlier; fine-tuning")
+    else:
+        _fit_phase(setup, cfg, run, out, "phase1" if two_phase else "train", (0, cfg.epochs), cfg.lr,
+                   trainable_backbone=not two_phase, inputs=inputs)
+        if two_phase:
+            setup.model.save_weights(str(out / PHASE1_WEIGHTS))
+    if two_phase and cfg.fine_tune_epochs:
+        _fit_phase(setup, cfg, run, out, "phase2", (cfg.epochs, cfg.epochs + cfg.fine_tune_epochs),
+                   cfg.fine_tune_lr, trainable_backbone=True, inputs=inputs)
+
+
+def _fit_phase(setup: Setup, cfg: FitConfig, run: Path, out: Path, name: str, epochs: tuple[int, int], lr: float,
+               *, trainable_backbone: bool, inputs: tf.Tensor) -> None:
+    """Compile for phase ``name``, add its parameter counts to ``params.json`` and fit epochs
+    ``epochs[0]`` to ``epochs[1]`` at rate ``lr``, writing to ``out`` and resuming from ``run``'s backup."""
     import tensorflow as tf
 
-    from cxr_tf.models.layers import CHANNELS_LAYER
+    model = setup.model
+    compile_phase(setup, cfg, lr, trainable_backbone)
+    params = _read_params(out)
+    params[name] = {"total": int(model.count_params()),
+                    "trainable": int(sum(int(tf.size(w)) for w in model.trainable_weights))}
+    (out / PARAMS).write_text(json.dumps(params, indent=2))
+    model.fit(setup.train_ds, validation_data=setup.val_ds, epochs=epochs[1], initial_epoch=epochs[0],
+              steps_per_epoch=setup.steps_per_epoch, validation_steps=setup.validation_steps,
+              callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1] - epochs[0], inputs, restore_from=run),
+              shuffle=False, verbose=0)  # the records pipeline shuffles; cb.Progress reports
+
+
+def _read_params(out: Path) -> dict[str, dict[str, int]]:
+    """``params.json`` of ``out``: phase -> total and trainable parameters; kept across resumes, so a run
+    resumed in phase 2 still reports phase 1's. Empty before the first phase."""
+    path = out / PARAMS
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _finish_run(setup: Setup, cfg: FitConfig, run: Path, out: Path) -> dict[str, Any]:
+    """Drop the backup, write ``summary.json`` (last: a run with a summary is finished, and re-running its
+    command trains nothing again), remove a non-chief's scratch directory; returns the summary."""
     from cxr_tf.records.output import atomic_write
     from cxr_tf.training import callbacks as cb
 
-    model, task = setup.model, setup.task
-    run.mkdir(parents=True, exist_ok=True)
-    # Only the chief of a multi-worker run writes the run directory; the other workers write the same files
-    # to a scratch directory (removed at the end) and resume from the chief's backup and phase-1 weights.
-    out = strategy_lib.scratch_dir(run)
-    (out / "config.toml").write_text(config_lib.to_toml(cfg))
-    (out / "dataset.json").write_text(json.dumps(setup.info, indent=2))
-    history_csv = out / "history.csv"
-    # TensorBoard shows what the backbone sees: the output of the model's input-channels layer.
-    inputs = model.get_layer(CHANNELS_LAYER)(next(iter(setup.val_ds.take(1)))[0][:3])
-    # Kept across resumes: a run resumed in phase 2 still reports phase 1's parameters.
-    params_json = out / "params.json"
-    params: dict[str, dict[str, int]] = json.loads(params_json.read_text()) if params_json.exists() else {}
-
-    def phase(name: str, epochs: tuple[int, int], lr: float, trainable_backbone: bool) -> None:
-        compile_phase(setup, cfg, lr, trainable_backbone)
-        params[name] = {"total": int(model.count_params()),
-                        "trainable": int(sum(int(tf.size(w)) for w in model.trainable_weights))}
-        params_json.write_text(json.dumps(params, indent=2))
-        model.fit(setup.train_ds, validation_data=setup.val_ds, epochs=epochs[1], initial_epoch=epochs[0],
-                  steps_per_epoch=setup.steps_per_epoch, validation_steps=setup.validation_steps,
-                  callbacks=phase_callbacks(setup, cfg, out, name, lr, epochs[1] - epochs[0], inputs,
-                                            restore_from=run),
-                  shuffle=False, verbose=0)  # the records pipeline shuffles; cb.Progress reports
-
-    two_phase = cfg.freeze == "backbone"
-    phase1 = run / PHASE1_WEIGHTS
-    if two_phase and phase1.exists():
-        model.load_weights(str(phase1))
-        log.info("phase 1 (frozen backbone) finished earlier; fine-tuning")
-    else:
-        phase("phase1" if two_phase else "train", (0, cfg.epochs), cfg.lr, trainable_backbone=not two_phase)
-        if two_phase:
-            model.save_weights(str(out / PHASE1_WEIGHTS))
-    if two_phase and cfg.fine_tune_epochs:
-        phase("phase2", (cfg.epochs, cfg.epochs + cfg.fine_tune_epochs), cfg.fine_tune_lr, trainable_backbone=True)
     shutil.rmtree(out / "backup", ignore_errors=True)
-    best = cb.best_so_far(history_csv, task.monitor, "max")
-    summary = {"run": str(run), "monitor": task.monitor, "best": best, "params": params,
-               "epochs": cfg.epochs + (cfg.fine_tune_epochs if two_phase else 0)}
-    # Written last: a run with a summary is finished, and re-running its command trains nothing again.
+    best = cb.best_so_far(out / "history.csv", setup.task.monitor, "max")
+    summary = {"run": str(run), "monitor": setup.task.monitor, "best": best, "params": _read_params(out),
+               "epochs": cfg.epochs + (cfg.fine_tune_epochs if cfg.freeze == "backbone" else 0)}
     atomic_write(str(out / SUMMARY), json.dumps(summary, indent=2))
     strategy_lib.remove_scratch(out, run)
     return summary

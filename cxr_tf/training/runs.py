@@ -19,6 +19,7 @@ from typing import Any
 
 from cxr_tf import config as config_lib
 from cxr_tf.errors import UserError
+from cxr_tf.records.info import RecordsInfo
 from cxr_tf.training.fit_config import FitConfig
 
 MODEL_FILE = "best.keras"
@@ -32,7 +33,7 @@ class Run:
 
     path: Path
     config: FitConfig
-    info: dict[str, Any]
+    info: RecordsInfo  # the run's copy of its records' dataset.json
     classes: list[str]
     head: str  # multilabel | multiclass | multilabel3 (see cxr_tf.models.HEADS)
     monitor: str  # the history.csv column that chose best.keras: val_mean_auc | val_accuracy
@@ -47,7 +48,7 @@ class Run:
         resize mode, its channels."""
         from cxr_tf.pipeline.model_input import InputSpec
 
-        return InputSpec(int(self.config.image_size), int(self.info["image_size"]), str(self.info["resize"]),
+        return InputSpec(int(self.config.image_size), self.info.image_size, self.info.resize,
                          self.config.input_channels)
 
     def load_model(self) -> Any:
@@ -89,7 +90,7 @@ def load(path: str | Path) -> Run:
             raise UserError(f"--run {path}: no {name}; give the directory of a run of python -m cxr_tf.fit "
                             "that finished at least one epoch")
     cfg = config_lib.build(FitConfig, config_lib.load_toml(path / "config.toml"), str(path / "config.toml"))
-    info = json.loads((path / "dataset.json").read_text())
+    info = RecordsInfo.load(str(path))
     task = resolve_task(info, cfg)
     return Run(path, cfg, info, task.classes, task.head, task.monitor)
 

@@ -90,6 +90,13 @@ def task() -> tuple[str | None, int]:
     return spec.get("type"), int(spec.get("index", 0))
 
 
+def num_workers() -> int:
+    """Machines of this process's ``TF_CONFIG`` cluster (chief + workers), 1 outside one; the input
+    pipeline's sharding depends on it (``make_dataset(workers=...)``)."""
+    cluster = _tf_config().get("cluster", {})
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+
+
 def is_chief() -> bool:
     """Whether this process writes the run directory: always outside a cluster; inside one, the task of
     type ``chief``, or worker 0 when the cluster has no chief (TensorFlow's own convention)."""
