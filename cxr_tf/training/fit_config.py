@@ -37,7 +37,8 @@ class FitConfig:
     noise: list[str] = option([], "radiographic noise on train, e.g. poisson:0.5 gaussian:5 (repeatable)")
     balance: str = option("none", "single-label tasks: none, oversample or undersample",
                           choices=["none", "oversample", "undersample"])
-    cache: bool = option(False, "cache decoded records in memory")
+    cache: bool = option(False, "keep the serialized records in memory after the first epoch (images are still "
+                                "decoded every epoch)")
     verify: bool = option(False, "check every shard's sha256 against dataset.json first (reads the records once)")
     # Model.
     model: str = option("densenet121", "model zoo name (see --list-models)", lists="models")
