@@ -64,7 +64,7 @@ class Shard:
     file: str            # name inside the records directory, e.g. train-00000-of-00002.tfrecord
     records: int         # examples it holds
     bytes: int | None = None  # its size; None in directories built before sizes were recorded
-    sha256: str = ""     # hex digest of the file ("" when not recorded: --verify skips it)
+    sha256: str = ""     # hex digest of the file ("" when unknown: --verify skips it)
 
     def to_json(self) -> dict[str, Any]:
         sized = {} if self.bytes is None else {"bytes": self.bytes}
@@ -72,7 +72,7 @@ class Shard:
 
     @classmethod
     def from_json(cls, content: Mapping[str, Any]) -> Shard:
-        return cls(content["file"], content["records"], content.get("bytes"), content.get("sha256", ""))
+        return cls(content["file"], content["records"], content.get("bytes"), content["sha256"])
 
 
 @dataclass(frozen=True)
@@ -126,16 +126,11 @@ class RecordsInfo:
     splits: dict[str, Split]                 # in build order (train, val, test)
     label_tree: dict[str, str] = field(default_factory=dict)  # child -> parent
     state_codes: dict[str, int] = field(default_factory=lambda: dict(STATE_CODES))
-    skipped: SkippedRows = SkippedRows()
+    skipped: SkippedRows = field(default_factory=SkippedRows)
     build_args: dict[str, Any] = field(default_factory=dict)  # the resolved build config
     fingerprint: str = ""                    # build.fingerprint of the build
     cxr_tf_version: str = ""
     format: int = FORMAT
-
-    @property
-    def checksum(self) -> str:
-        """sha256 of the content (``content_checksum``), as ``save`` stores it."""
-        return content_checksum(self._content())
 
     def to_json(self) -> dict[str, Any]:
         """The ``dataset.json`` content: a dict in the file's key order, checksum last."""

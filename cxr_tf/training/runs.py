@@ -19,7 +19,7 @@ from typing import Any
 
 from cxr_tf import config as config_lib
 from cxr_tf.errors import UserError
-from cxr_tf.records.info import RecordsInfo
+from cxr_tf.records.info import FILENAME as RECORDS_INFO_FILE, RecordsInfo
 from cxr_tf.training.fit_config import FitConfig
 
 MODEL_FILE = "best.keras"
@@ -85,7 +85,7 @@ def load(path: str | Path) -> Run:
     from cxr_tf.training.fit import resolve_task
 
     path = Path(path)
-    for name in ("config.toml", "dataset.json", MODEL_FILE):
+    for name in ("config.toml", RECORDS_INFO_FILE, MODEL_FILE):
         if not (path / name).exists():
             raise UserError(f"--run {path}: no {name}; give the directory of a run of python -m cxr_tf.fit "
                             "that finished at least one epoch")
