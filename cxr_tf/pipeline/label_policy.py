@@ -21,22 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from cxr_tf import labels as states
-from cxr_tf.errors import UserError
-
-UNCERTAINTY_POLICIES = ("ones", "zeros", "ignore", "multiclass")
-BLANK_POLICIES = ("zeros", "ignore")
-PROPAGATION_MODES = ("none", "positive", "uncertain")
 # Column order of U-MultiClass one-hot labels.
 MULTICLASS_STATES = ("negative", "positive", "uncertain")
 
 # Table rows are indexed by state - BLANK: blank, uncertain, negative, positive.
 _ROW = {states.BLANK: 0, states.UNCERTAIN: 1, states.NEGATIVE: 2, states.POSITIVE: 3}
-
-
-def check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
-    """Raise ``UserError`` naming ``flag`` and the valid values unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise UserError(f"{flag}={value!r} is not valid; choose one of {', '.join(choices)}")
 
 
 def ancestor_matrix(classes: Sequence[str], label_tree: Mapping[str, str]) -> np.ndarray:
@@ -70,8 +59,8 @@ def propagate(state: tf.Tensor, ancestors: np.ndarray, mode: str) -> tf.Tensor:
 
 def policy_tables(uncertainty: str, blank: str) -> tuple[np.ndarray, np.ndarray]:
     """(label table, weight table) indexed by ``state - BLANK``; labels are ``[4]`` or ``[4, 3]``."""
-    check_choice("uncertainty", uncertainty, UNCERTAINTY_POLICIES)
-    check_choice("blank", blank, BLANK_POLICIES)
+    states.UNCERTAINTY_POLICIES.check(uncertainty, "uncertainty")
+    states.BLANK_POLICIES.check(blank, "blank")
     weights = np.ones(4, np.float32)
     weights[_ROW[states.BLANK]] = 0.0 if blank == "ignore" else 1.0
     weights[_ROW[states.UNCERTAIN]] = 0.0 if uncertainty == "ignore" else 1.0
