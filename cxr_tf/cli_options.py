@@ -3,7 +3,8 @@
 ``parse`` builds a parser with one flag per field (``image_size`` -> ``--image-size``), reads a
 ``--recipe`` and ``--set`` overrides when asked, and hands the values to ``config.build``, which checks
 them all (ranges, choices) the same way for flags and recipe keys. A field's choice set gives the flag
-its ``{a,b}`` metavar; a set named with ``registry.lazy`` is imported only when ``--help`` shows it.
+its ``{a,b}`` metavar (a field that lists a kind, ``--model``, points to ``--list-models`` instead); a
+set named with ``registry.lazy`` is imported only when ``--help`` shows it or a value is checked.
 Only the ``python -m cxr_tf.<verb>`` modules import this module; library code uses ``cxr_tf.config``.
 
 Examples:
@@ -60,9 +61,12 @@ def _add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             kwargs.update(nargs="+", type=item, action="extend")  # repeated flags accumulate
         else:
             kwargs["type"] = tp
-        if f.metadata.get("choices") is not None:
-            kwargs["metavar"] = _Metavar(f.metadata["choices"])
-        parser.add_argument(config.flag(f.name), **kwargs)
+        action = parser.add_argument(config.flag(f.name), **kwargs)
+        # Set after add_argument, which formats a metavar to check it (that would import a lazy set). A field
+        # naming a kind (``lists="models"``) points to --list-KIND instead, which says what each name is; a
+        # {...} of thirty model names would bury the usage line.
+        if f.metadata.get("choices") is not None and not f.metadata.get("lists"):
+            action.metavar = _Metavar(f.metadata["choices"])
 
 
 def _help(f: dataclasses.Field) -> str:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
 from cxr_tf.errors import UserError
-from cxr_tf.registry import ChoiceSet
+from cxr_tf.registry import ChoiceSet, check_name
 
 C = TypeVar("C")
 # Largest seed NumPy (np.random.seed) and so keras.utils.set_random_seed accept.
@@ -124,10 +124,9 @@ def base_type(tp: Any) -> tuple[Any, bool]:
 
 def build(cls: type[C], values: dict[str, Any], source: str) -> C:
     """Instantiate ``cls`` from ``values``, naming ``source`` in any error."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise UserError(f"{source}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+    names = sorted(f.name for f in dataclasses.fields(cls))
+    for key in sorted(values):  # the first unknown key, with the closest valid one
+        check_name("key", key, names, source)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.metadata.get("required") and f.name not in values:

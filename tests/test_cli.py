@@ -85,7 +85,9 @@ def test_an_unknown_verb_or_kind_is_a_one_line_usage_error(capsys):
     assert cli.run(entry.main, ["fitt"]) == 2
     assert cli.run(entry.main, ["list", "modles"]) == 2
     errors = capsys.readouterr().err.splitlines()
-    assert len(errors) == 2 and "unknown verb 'fitt'" in errors[0] and "invalid choice: 'modles'" in errors[1]
+    assert len(errors) == 2 and "unknown verb 'fitt'" in errors[0] and errors[1] == (
+        "error: python -m cxr_tf list: unknown kind 'modles' (did you mean 'models'?); "
+        "valid: models, datasets, recipes, losses")
 
 
 def test_a_verb_runs_through_python_m_cxr_tf(capsys):
