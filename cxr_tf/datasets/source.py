@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxr_tf.labels import PROPAGATION_MODES, SPLIT_UNCERTAINTY_POLICIES
 from cxr_tf.config import SEED_MAX, option, required
+from cxr_tf.labels import PROPAGATION_MODES, SPLIT_UNCERTAINTY_POLICIES
 from cxr_tf.registry import Choices, lazy
 
 # chexpert: the split of valid.csv's radiologist-labelled images; which views to keep.

@@ -11,6 +11,8 @@ policies are those of CheXpert (Irvin et al. 2019, https://arxiv.org/abs/1901.07
 Blank (not mentioned) is ``zeros`` (negative, as the thesis and CheXpert's baseline do) or ``ignore``.
 Parent propagation runs on the raw states before the policy: a positive (``"positive"``) or a positive or
 uncertain (``"uncertain"``) child makes every ancestor in the dataset's label tree positive.
+The policy names are the choice sets of ``cxr_tf.labels`` (``UNCERTAINTY_POLICIES``, ``BLANK_POLICIES``,
+``PROPAGATION_MODES``), which the config dataclasses name without importing TensorFlow.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ class RecordOptions:
     """
 
     image_size: int = 256
-    resize: str = "pad"            # imaging.RESIZE_MODES
-    encoding: str = "png"          # imaging.ENCODINGS
+    resize: str = "pad"  # imaging.RESIZE_MODES
+    encoding: str = "png"  # imaging.ENCODINGS
     shard_mb: float = 100.0
     seed: int = 0
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from cxr_tf.labels import BLANK_POLICIES, PROPAGATION_MODES, UNCERTAINTY_POLICIES
 from cxr_tf.config import SEED_MAX, option, required
 from cxr_tf.io.imaging import MAX_SIDE, MIN_SIDE
+from cxr_tf.labels import BLANK_POLICIES, PROPAGATION_MODES, UNCERTAINTY_POLICIES
 from cxr_tf.registry import Choices, lazy
 from cxr_tf.training.strategy import STRATEGIES
 
