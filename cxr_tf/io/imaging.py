@@ -267,6 +267,7 @@ def resize(image: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, Transfo
     Returns:
         (uint8 [size, size], the ``Transform`` from source to stored pixels, for boxes).
     """
+    RESIZE_MODES.check(mode, "resize")
     height, width = image.shape
     if mode == "squash":
         return _scale(image, size, size), Transform(size / width, size / height, 0.0, 0.0)
@@ -278,10 +279,8 @@ def resize(image: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, Transfo
         out = np.zeros((size, size), np.uint8)
         out[dy:dy + new_h, dx:dx + new_w] = scaled
         return out, Transform(scale, scale, float(dx), float(dy))
-    if mode == "crop":
-        dx, dy = (new_w - size) // 2, (new_h - size) // 2
-        return np.ascontiguousarray(scaled[dy:dy + size, dx:dx + size]), Transform(scale, scale, float(-dx), float(-dy))
-    raise ValueError(f"resize mode {mode!r} is not squash, pad or crop")
+    dx, dy = (new_w - size) // 2, (new_h - size) // 2  # crop
+    return np.ascontiguousarray(scaled[dy:dy + size, dx:dx + size]), Transform(scale, scale, float(-dx), float(-dy))
 
 
 def _scale(image: np.ndarray, width: int, height: int) -> np.ndarray:
