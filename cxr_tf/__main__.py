@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from cxr_tf import cli, listing
+from cxr_tf.registry import check_name
 
 # In the order a user meets them: data -> records -> training -> evaluation -> serving; then the demo.
 VERBS = ("synth", "manifest", "build_records", "lr_find", "fit", "evaluate", "explain", "report", "export",
@@ -44,8 +45,8 @@ def usage() -> str:
 def list_main(argv: Sequence[str]) -> int:
     """``python -m cxr_tf list KIND``: the same listing as a command's ``--list-KIND`` flag."""
     parser = cli.ArgumentParser(prog="python -m cxr_tf list", description="Print what a flag can name.")
-    parser.add_argument("kind", choices=list(listing.KINDS), help="what to list")
-    print(listing.format_entries(parser.parse_args(list(argv)).kind))
+    parser.add_argument("kind", metavar="{" + ",".join(listing.KINDS) + "}", help="what to list")
+    print(listing.format_entries(parser.parse_args(list(argv)).kind, parser.prog))
     return 0
 
 
@@ -58,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("-h", "--help", action="store_true")
     _, rest = parser.parse_known_args(list(argv))
     if rest:
-        parser.error(f"unknown verb {rest[0]!r}; choose one of {', '.join(VERBS)} or list")
+        check_name("verb", rest[0], [*VERBS, "list"], parser.prog)
     print(usage())
     return 0
 

@@ -13,10 +13,14 @@ import dataclasses
 import sys
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options, config
 from cxr_tf.io import imaging
 from cxr_tf.datasets.source import SourceConfig
 from cxr_tf.errors import UserError
+from cxr_tf.registry import Choices
+
+# --runner: where the images are decoded and the shards written.
+RUNNERS = Choices("runner", ("local", "beam"))
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -27,9 +31,9 @@ class BuildConfig(SourceConfig):
     image_size: int = config.option(256, "stored image side, pixels (train at this size or crop below it)",
                                      at_least=imaging.MIN_SIDE, at_most=imaging.MAX_SIDE)
     resize: str = config.option("pad", "pad: keep aspect ratio, black borders; squash: stretch; "
-                                       "crop: centre crop", choices=["pad", "squash", "crop"])
+                                       "crop: centre crop", choices=imaging.RESIZE_MODES)
     encoding: str = config.option("png", "png (lossless) or jpeg (quality 95, ~4x smaller)",
-                                  choices=["png", "jpeg"])
+                                  choices=imaging.ENCODINGS)
     shard_mb: float = config.option(100.0, "target shard size in megabytes", above=0)
     workers: int = config.option(0, "decoding processes; 0 = one per CPU core (more are capped at that)",
                                 at_least=0)
@@ -37,14 +41,14 @@ class BuildConfig(SourceConfig):
     strict: bool = config.option(False, "stop at the first unusable row or image instead of skipping it")
     overwrite: bool = config.option(False, "replace a different earlier build in --out")
     runner: str = config.option("local", "local: a process pool on this machine; beam: an Apache Beam "
-                                         "pipeline (pip install -e .[beam])", choices=["local", "beam"])
+                                         "pipeline (pip install -e .[beam])", choices=RUNNERS)
     beam_option: list[str] = config.option([], "a Beam pipeline flag passed through untouched, e.g. "
                                                "--beam-option=--runner=FlinkRunner (repeatable)")
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(BuildConfig, argv, prog="python -m cxr_tf.build_records",
-                       description="Build sharded TFRecords from a chest X-ray dataset.")
+    cfg = cli_options.parse(BuildConfig, argv, prog="python -m cxr_tf.build_records",
+                            description="Build sharded TFRecords from a chest X-ray dataset.")
 
     from cxr_tf.datasets import splits
     from cxr_tf.datasets import DATASETS

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cxr_tf import cli, config, synth
+from cxr_tf import cli, cli_options, config, synth
 from cxr_tf.io import imaging
 
 RECIPE = "demo_phantoms"  # pipelines/demo_phantoms.toml, shipped in the package (cxr_tf.resources)
@@ -67,8 +67,8 @@ def steps(cfg: DemoConfig) -> list[tuple[str, Callable[[Sequence[str]], int], li
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(DemoConfig, argv, prog="python -m cxr_tf.demo",
-                       description="Synthetic phantoms -> records -> fit -> evaluate -> explain -> report.")
+    cfg = cli_options.parse(DemoConfig, argv, prog="python -m cxr_tf.demo",
+                            description="Synthetic phantoms -> records -> fit -> evaluate -> explain -> report.")
     for module, step_main, step_argv in steps(cfg):
         print(f"\n$ python -m cxr_tf.{module} {shlex.join(step_argv)}", flush=True)
         code = step_main(step_argv)

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options, config
 from cxr_tf.config import option, required
 
 
@@ -51,8 +51,8 @@ class EvaluateConfig:
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(EvaluateConfig, argv, prog="python -m cxr_tf.evaluate",
-                       description="Evaluate a trained run: per-class AUC, AP, sensitivity, specificity with CIs.")
+    cfg = cli_options.parse(EvaluateConfig, argv, prog="python -m cxr_tf.evaluate",
+                            description="Evaluate a trained run: per-class AUC, AP, sensitivity, specificity with CIs.")
     from cxr_tf.evaluation import evaluate
 
     start = time.perf_counter()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options, config
 from cxr_tf.errors import UserError
 
 # Overlays written in --records mode: enough to eyeball, few enough for NIH's 880 boxed images.
@@ -45,8 +45,8 @@ class ExplainConfig:
 
 def parse_args(argv: Sequence[str]) -> ExplainConfig:
     prog = "python -m cxr_tf.explain"
-    return config.parse_with_positionals(ExplainConfig, argv, prog, "Grad-CAM heatmaps of a run's model over "
-                                         "images.", field="images", metavar="IMAGE")
+    return cli_options.parse_with_positionals(ExplainConfig, argv, prog, "Grad-CAM heatmaps of a run's model over "
+                                              "images.", field="images", metavar="IMAGE")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options, config
+from cxr_tf.registry import lazy
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -26,14 +27,14 @@ class ExportConfig:
 
     run: Path = config.required("run directory written by python -m cxr_tf.fit")
     format: str = config.required("keras (model.keras + metadata.json) or savedmodel (decoding, preprocessing "
-                                  "and metadata inside)", choices=["keras", "savedmodel"])
+                                  "and metadata inside)", choices=lazy("cxr_tf.serving.export", "FORMATS"))
     out: Path | None = config.option(None, "output directory (default RUN/export/FORMAT); an earlier export "
                                            "there is replaced")
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(ExportConfig, argv, prog="python -m cxr_tf.export",
-                       description="Export a trained run's model for use without cxr_tf.")
+    cfg = cli_options.parse(ExportConfig, argv, prog="python -m cxr_tf.export",
+                            description="Export a trained run's model for use without cxr_tf.")
     from cxr_tf.training import runs
     from cxr_tf.serving import export
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options
 from cxr_tf.training.fit_config import FitConfig
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(FitConfig, argv, prog="python -m cxr_tf.fit", recipes=True,
-                       description="Train a chest X-ray classifier on records built by build_records.")
+    cfg = cli_options.parse(FitConfig, argv, prog="python -m cxr_tf.fit", recipes=True,
+                            description="Train a chest X-ray classifier on records built by build_records.")
     from cxr_tf.evaluation import provenance
     from cxr_tf.records import info as records_info
     from cxr_tf.training import strategy

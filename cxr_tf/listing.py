@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from cxr_tf.errors import UserError
+from cxr_tf.registry import check_name
 
 
 def _summary(doc: str | None) -> str:
@@ -70,15 +70,14 @@ KINDS: dict[str, Callable[[], dict[str, str]]] = {
 }
 
 
-def entries(kind: str) -> dict[str, str]:
-    """``{name: one-line description}`` of ``kind`` (a key of ``KINDS``), in name order."""
-    if kind not in KINDS:
-        raise UserError(f"cannot list {kind!r}; choose one of {', '.join(KINDS)}")
-    return dict(sorted(KINDS[kind]().items()))
+def entries(kind: str, where: str = "") -> dict[str, str]:
+    """``{name: one-line description}`` of ``kind`` (a key of ``KINDS``), in name order; ``where`` names the
+    argument at fault when ``kind`` is not one."""
+    return dict(sorted(KINDS[check_name("kind", kind, list(KINDS), where)]().items()))
 
 
-def format_entries(kind: str) -> str:
-    """``entries(kind)`` as aligned ``name  description`` lines, for the terminal."""
-    items = entries(kind)
+def format_entries(kind: str, where: str = "") -> str:
+    """``entries(kind, where)`` as aligned ``name  description`` lines, for the terminal."""
+    items = entries(kind, where)
     width = max(map(len, items), default=0)
     return "\n".join(f"{name:<{width}}  {text}".rstrip() for name, text in items.items())

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options
 from cxr_tf.config import option
 from cxr_tf.training.fit_config import FitConfig
 
@@ -37,8 +37,8 @@ class LrFindConfig(FitConfig):
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(LrFindConfig, argv, prog="python -m cxr_tf.lr_find", recipes=True,
-                       description="Learning-rate range test: loss against a geometrically rising rate.")
+    cfg = cli_options.parse(LrFindConfig, argv, prog="python -m cxr_tf.lr_find", recipes=True,
+                            description="Learning-rate range test: loss against a geometrically rising rate.")
     from cxr_tf.training import lr_find
 
     test = lr_find.range_test(cfg, min_lr=cfg.min_lr, max_lr=cfg.max_lr, steps=cfg.steps, smooth=cfg.smooth,

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from cxr_tf import cli, config, reporting
+from cxr_tf import cli, cli_options, config, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.datasets.source import SourceConfig
 
@@ -32,8 +32,8 @@ class ManifestConfig(SourceConfig):
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(ManifestConfig, argv, prog="python -m cxr_tf.manifest",
-                       description="Read a chest X-ray dataset's labels into one manifest; summarise, split, save.")
+    cfg = cli_options.parse(ManifestConfig, argv, prog="python -m cxr_tf.manifest",
+                            description="Read a chest X-ray dataset's labels into one manifest; summarise, split, save.")
     if cfg.out is not None and cfg.split is None:
         cfg.split = "auto"
     from cxr_tf.datasets import splits

@@ -20,8 +20,9 @@ import dataclasses
 import sys
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options, config
 from cxr_tf.errors import UserError
+from cxr_tf.registry import lazy
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -32,7 +33,8 @@ class PredictConfig:
                                  "SavedModel directory")
     inputs: list[str] = config.option([], "images, directories or CSV files (also accepted as positional "
                                           "arguments)")
-    format: str = config.option("json", "output format", choices=["json", "csv"])
+    format: str = config.option("json", "output format",
+                                choices=lazy("cxr_tf.serving.predict", "OUTPUT_FORMATS"))
     out: str = config.option("", "output file (default: standard output)")
     batch_size: int = config.option(32, "images per model call", at_least=1)
 
@@ -40,8 +42,8 @@ class PredictConfig:
 def parse(argv: Sequence[str]) -> PredictConfig:
     """``PredictConfig`` from flags plus positional ``IMAGE|DIR|CSV`` arguments."""
     prog = "python -m cxr_tf.predict"
-    cfg = config.parse_with_positionals(PredictConfig, argv, prog, "Predict chest X-ray findings for image files.",
-                                        field="inputs", metavar="IMAGE|DIR|CSV")
+    cfg = cli_options.parse_with_positionals(PredictConfig, argv, prog, "Predict chest X-ray findings for image files.",
+                                             field="inputs", metavar="IMAGE|DIR|CSV")
     if not cfg.inputs:
         raise UserError(f"{prog}: give at least one IMAGE, DIR or CSV (see --help)")
     return cfg

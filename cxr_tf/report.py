@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options
 from cxr_tf.config import option
 from cxr_tf.errors import UserError
 
@@ -37,8 +37,8 @@ class ReportConfig:
 
 def parse(argv: Sequence[str]) -> ReportConfig:
     prog = "python -m cxr_tf.report"
-    cfg = config.parse_with_positionals(ReportConfig, argv, prog, "Write the report of evaluated runs and compare "
-                                        "them.", field="runs", metavar="RUN")
+    cfg = cli_options.parse_with_positionals(ReportConfig, argv, prog, "Write the report of evaluated runs and compare "
+                                             "them.", field="runs", metavar="RUN")
     if not cfg.runs:
         raise UserError(f"{prog}: give at least one run directory, e.g. {prog} runs/demo")
     return cfg

@@ -19,17 +19,15 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options, config
 from cxr_tf.errors import UserError
-
-STUDY_NAMES = ("s1", "s2", "s3", "s4", "s5")
-
+from cxr_tf.registry import lazy
 
 @dataclasses.dataclass(kw_only=True)
 class StudyConfig:
     """Flags of study."""
 
-    study: str = config.required("the study: s1, s2, s3, s4 or s5", choices=STUDY_NAMES)
+    study: str = config.required("the study", choices=lazy("cxr_tf.studies.grids", "STUDIES"))
     out: Path = config.required("directory of the study's runs (one per arm) and tables")
     records: str = config.option("", "records of the study's data (build_records; see each recipe's header)")
     arms: list[str] = config.option([], "run (and tabulate) only these arms")
@@ -47,8 +45,8 @@ class StudyConfig:
 def parse(argv: Sequence[str]) -> StudyConfig:
     """``study`` is the first bare argument; everything else is a flag of ``StudyConfig``."""
     prog = "python -m cxr_tf.study"
-    parser = config.parser_for(StudyConfig, prog, "Run one of the five studies and write its tables.")
-    parser.add_argument("bare", nargs="?", metavar="STUDY", choices=STUDY_NAMES, help="same as --study")
+    parser = cli_options.parser_for(StudyConfig, prog, "Run one of the five studies and write its tables.")
+    parser.add_argument("bare", nargs="?", metavar="STUDY", help="same as --study")
     values = vars(parser.parse_intermixed_args(list(argv)))
     bare = values.pop("bare")
     if bare:

@@ -16,8 +16,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from cxr_tf import cli, config
+from cxr_tf import cli, cli_options, config
 from cxr_tf.io import imaging
+from cxr_tf.registry import lazy
 
 MIN_SIZE = 32  # below this the ribs and lesions are sub-pixel
 
@@ -34,7 +35,7 @@ class SynthConfig:
     style: str = config.option("nih", "layout and label files: nih (ChestX-ray14), chexpert (CheXpert-v1.0-small, "
                                       "frontal only), folders (one class per image), kermany (chest_xray/, "
                                       "normal/bacteria/virus) or covid_radiography (4 class folders)",
-                               choices=["nih", "chexpert", "folders", "kermany", "covid_radiography"])
+                               choices=lazy("cxr_tf.phantoms.writers", "STYLES"))
     difficulty: float = config.option(0.5, "0 obvious .. 1 subtle: scales lesion contrast and size",
                                       at_least=0, at_most=1)
     findings: list[str] = config.option([], "findings to draw (NIH names); default: all ten for nih/chexpert, "
@@ -52,8 +53,8 @@ class SynthConfig:
 
 
 def main(argv: Sequence[str]) -> int:
-    cfg = config.parse(SynthConfig, argv, prog="python -m cxr_tf.synth",
-                       description="Write synthetic chest X-ray phantoms in a real dataset's layout.")
+    cfg = cli_options.parse(SynthConfig, argv, prog="python -m cxr_tf.synth",
+                            description="Write synthetic chest X-ray phantoms in a real dataset's layout.")
 
     from cxr_tf.phantoms import dataset, generate, writers
 

@@ -13,7 +13,7 @@ import pytest
 
 import cxr_tf
 from cxr_tf import __main__ as entry
-from cxr_tf import cli, config, listing, reporting
+from cxr_tf import cli, cli_options, listing, reporting
 from cxr_tf.training.fit_config import FitConfig
 
 
@@ -85,7 +85,9 @@ def test_an_unknown_verb_or_kind_is_a_one_line_usage_error(capsys):
     assert cli.run(entry.main, ["fitt"]) == 2
     assert cli.run(entry.main, ["list", "modles"]) == 2
     errors = capsys.readouterr().err.splitlines()
-    assert len(errors) == 2 and "unknown verb 'fitt'" in errors[0] and "invalid choice: 'modles'" in errors[1]
+    assert len(errors) == 2 and "unknown verb 'fitt'" in errors[0] and errors[1] == (
+        "error: python -m cxr_tf list: unknown kind 'modles' (did you mean 'models'?); "
+        "valid: models, datasets, recipes, losses")
 
 
 def test_a_verb_runs_through_python_m_cxr_tf(capsys):
@@ -95,36 +97,36 @@ def test_a_verb_runs_through_python_m_cxr_tf(capsys):
 @pytest.mark.parametrize("flag, level", [("--quiet", reporting.Verbosity.QUIET), ("-q", reporting.Verbosity.QUIET),
                                          ("--verbose", reporting.Verbosity.VERBOSE), ("-v", reporting.Verbosity.VERBOSE)])
 def test_verbosity_flags_set_the_reporting_level_and_no_flag_keeps_it(flag, level):
-    config.parse(FitConfig, ["--records", "r", flag])
+    cli_options.parse(FitConfig, ["--records", "r", flag])
     assert reporting.verbosity() == level
-    config.parse(FitConfig, ["--records", "r"])  # a step the demo runs without the flag keeps the level
+    cli_options.parse(FitConfig, ["--records", "r"])  # a step the demo runs without the flag keeps the level
     assert reporting.verbosity() == level
     assert logging.getLogger("cxr_tf").isEnabledFor(logging.INFO) == (level != reporting.Verbosity.QUIET)
 
 
 def test_quiet_and_verbose_together_are_a_usage_error():
     with pytest.raises(cxr_tf.errors.UserError, match="not allowed with"):
-        config.parse(FitConfig, ["--records", "r", "--quiet", "--verbose"])
+        cli_options.parse(FitConfig, ["--records", "r", "--quiet", "--verbose"])
 
 
 @pytest.mark.parametrize("recipe", ["s5_kermany2_resnet50", "s5_kermany2_resnet50.toml",
                                     "pipelines/s5_kermany2_resnet50.toml"])
 def test_a_shipped_recipe_is_found_by_name_from_any_directory(recipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cfg = config.parse(FitConfig, ["--recipe", recipe, "--records", "r"], recipes=True)
+    cfg = cli_options.parse(FitConfig, ["--recipe", recipe, "--records", "r"], recipes=True)
     assert (cfg.model, cfg.batch_size) == ("resnet50", 80)
 
 
 def test_a_recipe_file_wins_over_a_shipped_recipe_of_the_same_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s5_kermany2_resnet50").write_text('records = "mine"\nmodel = "cnn5"\n')
-    assert config.parse(FitConfig, ["--recipe", "s5_kermany2_resnet50"], recipes=True).model == "cnn5"
+    assert cli_options.parse(FitConfig, ["--recipe", "s5_kermany2_resnet50"], recipes=True).model == "cnn5"
 
 
 def test_an_unknown_recipe_suggests_the_closest_shipped_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(cxr_tf.errors.UserError, match="did you mean 's5_kermany2_resnet50'.*list recipes"):
-        config.parse(FitConfig, ["--recipe", "s5_kermany_resnet50"], recipes=True)
+        cli_options.parse(FitConfig, ["--recipe", "s5_kermany_resnet50"], recipes=True)
 
 
 def tensorflow_stderr(env_level: str | None) -> str:

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from cxr_tf import config
+from cxr_tf import cli_options, config
 from cxr_tf.errors import UserError
+from cxr_tf.registry import Choices
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -17,49 +18,49 @@ class Toy:
     image_size: int = config.option(224, "side")
     augment: bool = config.option(True, "augment")
     noise: list[str] = config.option([], "noise specs")
-    mode: str = config.option("a", "mode", choices=["a", "b"])
+    mode: str = config.option("a", "mode", choices=Choices("mode", ("a", "b")))
 
 
 def test_flags_are_the_field_names_with_dashes_and_lists_accumulate():
-    cfg = config.parse(Toy, ["--records", "r", "--image-size", "64", "--no-augment", "--noise", "gaussian:5",
-                             "--noise", "blur:1"])
+    cfg = cli_options.parse(Toy, ["--records", "r", "--image-size", "64", "--no-augment", "--noise", "gaussian:5",
+                                  "--noise", "blur:1"])
     assert cfg == Toy(records="r", image_size=64, augment=False, noise=["gaussian:5", "blur:1"])
 
 
 def test_flags_override_set_which_overrides_the_recipe(tmp_path):
     recipe = tmp_path / "r.toml"
     recipe.write_text('records = "from_recipe"\nimage_size = 96\nmode = "b"\n')
-    cfg = config.parse(Toy, ["--recipe", str(recipe), "--set", "image_size=128", "--set", "records=bare_word",
-                             "--image-size", "32"], recipes=True)
+    cfg = cli_options.parse(Toy, ["--recipe", str(recipe), "--set", "image_size=128", "--set", "records=bare_word",
+                                  "--image-size", "32"], recipes=True)
     assert (cfg.records, cfg.image_size, cfg.mode) == ("bare_word", 32, "b")
 
 
 def test_a_saved_config_reads_back_as_a_recipe(tmp_path):
     cfg = Toy(records="r", noise=["poisson:0.5"], augment=False)
     (tmp_path / "config.toml").write_text(config.to_toml(cfg))
-    assert config.parse(Toy, ["--recipe", str(tmp_path / "config.toml")], recipes=True) == cfg
+    assert cli_options.parse(Toy, ["--recipe", str(tmp_path / "config.toml")], recipes=True) == cfg
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--image-size", "1"], "--records is required"),
-    (["--records", "r", "--mode", "c"], "invalid choice"),
+    (["--records", "r", "--mode", "c"], "^toy: --mode: unknown mode 'c'; valid: a, b$"),
     (["--records", "r", "--image-size", "big"], "invalid int value"),
 ])
 def test_mistakes_are_user_errors(argv, message):
     with pytest.raises(UserError, match=message):
-        config.parse(Toy, argv, prog="toy")
+        cli_options.parse(Toy, argv, prog="toy")
 
 
 def test_unknown_recipe_keys_are_named(tmp_path):
     recipe = tmp_path / "r.toml"
     recipe.write_text('records = "r"\nimage_sise = 96\n')
     with pytest.raises(UserError, match="unknown key.*image_sise"):
-        config.parse(Toy, ["--recipe", str(recipe)], prog="toy", recipes=True)
+        cli_options.parse(Toy, ["--recipe", str(recipe)], prog="toy", recipes=True)
 
 
 def test_bare_arguments_join_their_list_field_wherever_the_flags_are():
-    cfg = config.parse_with_positionals(Toy, ["x.png", "--records", "r", "y.png", "--noise", "z.png"], "toy", "",
-                                        field="noise", metavar="IMAGE")
+    cfg = cli_options.parse_with_positionals(Toy, ["x.png", "--records", "r", "y.png", "--noise", "z.png"], "toy", "",
+                                             field="noise", metavar="IMAGE")
     assert cfg.noise == ["x.png", "y.png", "z.png"] and cfg.records == "r"
 
 
@@ -83,13 +84,13 @@ class Ranged:
 ])
 def test_numbers_outside_their_range_or_not_finite_are_refused_naming_the_flag(argv, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        config.parse(Ranged, argv)
+        cli_options.parse(Ranged, argv)
 
 
 def test_recipe_values_are_range_checked_like_flags_and_help_states_the_range(tmp_path):
     recipe = tmp_path / "r.toml"
     recipe.write_text("lr = nan\n")
     with pytest.raises(UserError, match=re.escape("--lr nan: must be a finite number > 0")):
-        config.parse(Ranged, ["--recipe", str(recipe)], recipes=True)
-    assert config.parse(Ranged, ["--steps", "1", "--dropout", "0.5"]).steps == 1
-    assert "side (between 16 and 4096)" in config.parser_for(Ranged, "p", "").format_help()
+        cli_options.parse(Ranged, ["--recipe", str(recipe)], recipes=True)
+    assert cli_options.parse(Ranged, ["--steps", "1", "--dropout", "0.5"]).steps == 1
+    assert "side (between 16 and 4096)" in cli_options.parser_for(Ranged, "p", "").format_help()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxr_tf import cli, config, lr_find
+from cxr_tf import cli, cli_options, lr_find
 from cxr_tf.training.lr_find import RangeTest, geometric_rates, suggest
 from tests.conftest import PHANTOM_CLASSES
 
@@ -113,6 +113,6 @@ def test_impossible_options_and_missing_records_are_one_line_errors(flags, named
 
 
 def test_fit_recipes_are_lr_find_configs_too():
-    cfg = config.parse(lr_find.LrFindConfig, ["--recipe", str(REPO / "pipelines" / "demo_phantoms.toml"),
-                                               "--steps", "50"], recipes=True)
+    cfg = cli_options.parse(lr_find.LrFindConfig, ["--recipe", str(REPO / "pipelines" / "demo_phantoms.toml"),
+                                                    "--steps", "50"], recipes=True)
     assert (cfg.model, cfg.lr, cfg.steps, cfg.max_lr) == ("cnn5", 3e-3, 50, 1.0)

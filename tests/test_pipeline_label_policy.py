@@ -64,7 +64,12 @@ def test_propagation_never_lowers_a_parent_or_touches_children():
     np.testing.assert_array_equal(out.numpy(), [0, 1])
 
 
-@pytest.mark.parametrize("uncertainty, blank", [("u-ones", "zeros"), ("ones", "negative")])
-def test_unknown_policy_names_the_flag_and_choices(uncertainty, blank):
-    with pytest.raises(UserError, match="choose one of"):
+@pytest.mark.parametrize("uncertainty, blank, message", [
+    ("u-ones", "zeros", "uncertainty: unknown uncertainty policy 'u-ones' (did you mean 'ones'?); "
+                        "valid: ones, zeros, ignore, multiclass"),
+    ("ones", "negative", "blank: unknown blank policy 'negative'; valid: zeros, ignore"),
+])
+def test_unknown_policy_names_the_flag_and_choices(uncertainty, blank, message):
+    with pytest.raises(UserError) as err:
         label_policy.policy_tables(uncertainty, blank)
+    assert str(err.value) == message

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from cxr_tf import resources
+from cxr_tf.datasets.manifest import TASKS
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def entry(name: str) -> Entry:
     return Entry(
         name=name,
         title=data["title"],
-        task=data["task"],
+        task=TASKS.check(data["task"], f"{resources.CATALOG}/{name}.toml: task"),
         classes=list(data["classes"]),
         label_tree=dict(data.get("label_tree", {})),
         columns=dict(data.get("columns", {})),

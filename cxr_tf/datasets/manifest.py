@@ -26,11 +26,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 
 from cxr_tf import labels
+from cxr_tf.registry import Choices
 
 PATH = "path"
 PATIENT = "patient_id"
@@ -46,7 +46,8 @@ BASE_COLUMNS = (PATH, PATIENT, VIEW, PROJECTION, SOURCE_SPLIT, BOXES)
 OPTIONAL_COLUMNS = (SEX, AGE)
 SKIPPED_COLUMNS = ("path", "reason")
 
-Task = Literal["multilabel", "multiclass"]
+# A manifest's task: several findings per image (multilabel), or exactly one class per image (multiclass).
+TASKS = Choices("task", ("multilabel", "multiclass"))
 
 
 def reason_category(reason: str) -> str:
@@ -80,7 +81,7 @@ class Manifest:
     """
 
     dataset: str
-    task: Task
+    task: str  # one of TASKS
     classes: list[str]
     frame: pd.DataFrame
     label_tree: dict[str, str] = field(default_factory=dict)

@@ -188,7 +188,7 @@ def skip_rows(rows: pd.DataFrame, reasons: pd.Series, path_column: str) -> tuple
     return rows[~bad], skipped
 
 
-def assemble(dataset: str, task: mf.Task, classes: list[str], frame: pd.DataFrame,
+def assemble(dataset: str, task: str, classes: list[str], frame: pd.DataFrame,
              skipped: Sequence[pd.DataFrame], *, label_tree: Mapping[str, str] | None = None,
              image_root: Path | None = None) -> mf.Manifest:
     """The Manifest of ``frame`` after path checks: unsafe and duplicate paths move to ``skipped``.

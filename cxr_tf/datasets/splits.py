@@ -35,7 +35,7 @@ import pandas as pd
 from cxr_tf import labels, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import UserError
-from cxr_tf.registry import Registry
+from cxr_tf.registry import Choices, Registry
 
 SPLITS = ("train", "val", "test")
 # --val when not given: the share of patients in val for every method but ``source`` (which keeps the
@@ -76,6 +76,7 @@ def assign_splits(manifest: mf.Manifest, method: str, *, val: float | None, test
     unknown = [c for c in chosen if c not in manifest.classes]
     if unknown:
         raise UserError(f"--split-classes: unknown class(es) {unknown}; valid: {', '.join(manifest.classes)}")
+    SPLIT_METHODS.check(method, "--split")
     if method == "auto":
         official = set(manifest.frame[mf.SOURCE_SPLIT].unique())
         method = "source" if {"train", "test"} <= official else "multilabel"
@@ -103,8 +104,8 @@ def positive_labels(manifest: mf.Manifest, classes: Sequence[str], uncertainty: 
         return (frame[list(classes)] == labels.POSITIVE).fillna(False).astype(bool)
     from cxr_tf.pipeline import label_policy
 
-    label_policy.check_choice("--split-uncertainty", uncertainty, ("zeros", "ones"))
-    label_policy.check_choice("--split-propagate-parents", propagate_parents, label_policy.PROPAGATION_MODES)
+    labels.SPLIT_UNCERTAINTY_POLICIES.check(uncertainty, "--split-uncertainty")
+    labels.PROPAGATION_MODES.check(propagate_parents, "--split-propagate-parents")
     state = frame[manifest.classes].astype("float64").fillna(labels.BLANK).to_numpy().astype("int64")
     ancestors = label_policy.ancestor_matrix(manifest.classes, manifest.label_tree)
     state = np.asarray(label_policy.propagate(state, ancestors, propagate_parents))
@@ -219,3 +220,7 @@ def format_split_table(manifest: mf.Manifest) -> str:
     for c in manifest.classes:
         lines.append(f"{c:{width}} " + " ".join(f"{100 * t['prevalence'][c]:>8.2f}%" for t in table.values()))
     return "\n".join(lines)
+
+
+# --split: a splitter, or ``auto`` (``source`` when the source has train and test, else ``multilabel``).
+SPLIT_METHODS = Choices("split method", (*SPLITTERS.names(), "auto"))

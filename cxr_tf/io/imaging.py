@@ -31,13 +31,13 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
 
 from cxr_tf import reporting
 from cxr_tf.io.paths import UnreadableFile, read_regular_file
+from cxr_tf.registry import Choices
 from cxr_tf.stderr_redirect import stderr_to
 
 log = reporting.logger("imaging")
@@ -58,8 +58,8 @@ _TRUNCATION_MESSAGES = ("premature end of jpeg file", "premature end of data seg
 # 32 float32 3-channel 4096 px inputs is already 6.4 GB.
 MAX_SIDE = 4096
 
-ResizeMode = Literal["squash", "pad", "crop"]
-Encoding = Literal["png", "jpeg"]
+RESIZE_MODES = Choices("resize mode", ("pad", "squash", "crop"))
+ENCODINGS = Choices("encoding", ("png", "jpeg"))
 JPEG_QUALITY = 95
 
 
@@ -254,7 +254,7 @@ def _stretch_to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.round((pixels - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
-def resize(image: np.ndarray, size: int, mode: ResizeMode) -> tuple[np.ndarray, Transform]:
+def resize(image: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, Transform]:
     """Resize a gray image to ``size`` x ``size``.
 
     Args:
@@ -267,6 +267,7 @@ def resize(image: np.ndarray, size: int, mode: ResizeMode) -> tuple[np.ndarray, 
     Returns:
         (uint8 [size, size], the ``Transform`` from source to stored pixels, for boxes).
     """
+    RESIZE_MODES.check(mode, "resize")
     height, width = image.shape
     if mode == "squash":
         return _scale(image, size, size), Transform(size / width, size / height, 0.0, 0.0)
@@ -278,10 +279,8 @@ def resize(image: np.ndarray, size: int, mode: ResizeMode) -> tuple[np.ndarray, 
         out = np.zeros((size, size), np.uint8)
         out[dy:dy + new_h, dx:dx + new_w] = scaled
         return out, Transform(scale, scale, float(dx), float(dy))
-    if mode == "crop":
-        dx, dy = (new_w - size) // 2, (new_h - size) // 2
-        return np.ascontiguousarray(scaled[dy:dy + size, dx:dx + size]), Transform(scale, scale, float(-dx), float(-dy))
-    raise ValueError(f"resize mode {mode!r} is not squash, pad or crop")
+    dx, dy = (new_w - size) // 2, (new_h - size) // 2  # crop
+    return np.ascontiguousarray(scaled[dy:dy + size, dx:dx + size]), Transform(scale, scale, float(-dx), float(-dy))
 
 
 def _scale(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -290,7 +289,7 @@ def _scale(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def encode(image: np.ndarray, encoding: Encoding) -> bytes:
+def encode(image: np.ndarray, encoding: str) -> bytes:
     """uint8 [H, W] -> PNG (lossless) or JPEG (quality 95) bytes."""
     ext, params = {"png": (".png", []), "jpeg": (".jpg", [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])}[encoding]
     ok, buf = cv2.imencode(ext, image, params)

@@ -13,9 +13,9 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from cxr_tf.errors import UserError
+from cxr_tf.registry import Choices
 
-BALANCE_MODES = ("none", "oversample", "undersample")
+BALANCE_MODES = Choices("balance mode", ("none", "oversample", "undersample"))
 
 
 def _is_class(c: int) -> Callable[[dict], tf.Tensor]:
@@ -39,8 +39,7 @@ def balance(records: tf.data.Dataset, mode: str, counts: Sequence[int], seed: in
         The balanced dataset (finite: ``sum(counts)`` examples for ``oversample``,
         ``len(present classes) * min(present counts)`` for ``undersample``).
     """
-    if mode not in BALANCE_MODES:
-        raise UserError(f"balance={mode!r} is not valid; choose one of {', '.join(BALANCE_MODES)}")
+    BALANCE_MODES.check(mode, "balance")
     if mode == "none":
         return records
     present = [c for c, count in enumerate(counts) if count > 0]

@@ -29,10 +29,11 @@ from cxr_tf.pipeline import enhance as enhance_lib
 from cxr_tf.pipeline import label_policy, noise as noise_lib, parse
 from cxr_tf.pipeline.model_input import to_model_side
 from cxr_tf.records import info as records_info
+from cxr_tf.registry import Choices
 
 log = reporting.logger("pipeline")
 
-CHANNEL_MODES = ("enhance", "gray3", "gray1")
+CHANNEL_MODES = Choices("channels", ("enhance", "gray3", "gray1"))
 SHUFFLE_BUFFER = 1024
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -269,11 +270,10 @@ def _check_arguments(records: str, info: records_info.RecordsInfo, channels: str
                      propagate_parents: str, balance: str) -> None:
     """Refuse, in one line, a choice ``make_dataset`` does not know or one the records' task cannot take."""
     single_label = info.task == "multiclass"
-    if channels not in CHANNEL_MODES:
-        raise UserError(f"channels={channels!r} is not valid; choose one of {', '.join(CHANNEL_MODES)}")
-    label_policy.check_choice("propagate_parents", propagate_parents, label_policy.PROPAGATION_MODES)
-    label_policy.check_choice("uncertainty", uncertainty, label_policy.UNCERTAINTY_POLICIES)
-    label_policy.check_choice("blank", blank, label_policy.BLANK_POLICIES)
+    CHANNEL_MODES.check(channels, "channels")
+    labels.PROPAGATION_MODES.check(propagate_parents, "propagate_parents")
+    labels.UNCERTAINTY_POLICIES.check(uncertainty, "uncertainty")
+    labels.BLANK_POLICIES.check(blank, "blank")
     if single_label and uncertainty == "multiclass":
         raise UserError(f"uncertainty='multiclass' needs a multilabel dataset; {records} is single-label")
     if balance != "none" and not single_label:

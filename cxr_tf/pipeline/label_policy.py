@@ -11,6 +11,8 @@ policies are those of CheXpert (Irvin et al. 2019, https://arxiv.org/abs/1901.07
 Blank (not mentioned) is ``zeros`` (negative, as the thesis and CheXpert's baseline do) or ``ignore``.
 Parent propagation runs on the raw states before the policy: a positive (``"positive"``) or a positive or
 uncertain (``"uncertain"``) child makes every ancestor in the dataset's label tree positive.
+The policy names are the choice sets of ``cxr_tf.labels`` (``UNCERTAINTY_POLICIES``, ``BLANK_POLICIES``,
+``PROPAGATION_MODES``), which the config dataclasses name without importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -21,22 +23,11 @@ import numpy as np
 import tensorflow as tf
 
 from cxr_tf import labels as states
-from cxr_tf.errors import UserError
-
-UNCERTAINTY_POLICIES = ("ones", "zeros", "ignore", "multiclass")
-BLANK_POLICIES = ("zeros", "ignore")
-PROPAGATION_MODES = ("none", "positive", "uncertain")
 # Column order of U-MultiClass one-hot labels.
 MULTICLASS_STATES = ("negative", "positive", "uncertain")
 
 # Table rows are indexed by state - BLANK: blank, uncertain, negative, positive.
 _ROW = {states.BLANK: 0, states.UNCERTAIN: 1, states.NEGATIVE: 2, states.POSITIVE: 3}
-
-
-def check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
-    """Raise ``UserError`` naming ``flag`` and the valid values unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise UserError(f"{flag}={value!r} is not valid; choose one of {', '.join(choices)}")
 
 
 def ancestor_matrix(classes: Sequence[str], label_tree: Mapping[str, str]) -> np.ndarray:
@@ -70,8 +61,8 @@ def propagate(state: tf.Tensor, ancestors: np.ndarray, mode: str) -> tf.Tensor:
 
 def policy_tables(uncertainty: str, blank: str) -> tuple[np.ndarray, np.ndarray]:
     """(label table, weight table) indexed by ``state - BLANK``; labels are ``[4]`` or ``[4, 3]``."""
-    check_choice("uncertainty", uncertainty, UNCERTAINTY_POLICIES)
-    check_choice("blank", blank, BLANK_POLICIES)
+    states.UNCERTAINTY_POLICIES.check(uncertainty, "uncertainty")
+    states.BLANK_POLICIES.check(blank, "blank")
     weights = np.ones(4, np.float32)
     weights[_ROW[states.BLANK]] = 0.0 if blank == "ignore" else 1.0
     weights[_ROW[states.UNCERTAIN]] = 0.0 if uncertainty == "ignore" else 1.0

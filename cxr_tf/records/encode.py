@@ -29,8 +29,8 @@ class RecordOptions:
     """
 
     image_size: int = 256
-    resize: imaging.ResizeMode = "pad"
-    encoding: imaging.Encoding = "png"
+    resize: str = "pad"  # imaging.RESIZE_MODES
+    encoding: str = "png"  # imaging.ENCODINGS
     shard_mb: float = 100.0
     seed: int = 0
 

@@ -44,8 +44,9 @@ from cxr_tf.io import imaging
 from cxr_tf.training import runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import calibration
+from cxr_tf.registry import Choices
 
-FORMATS = ("keras", "savedmodel")
+FORMATS = Choices("export format", ("keras", "savedmodel"))
 # 2: models take the gray image [B, S, S, 1]; the input spec adds the records' side (stored_size).
 METADATA_FORMAT = 2
 METADATA_FILE = "metadata.json"
@@ -99,8 +100,7 @@ def export(run: runs.Run, fmt: str, out: Path) -> Path:
     Returns:
         ``out``.
     """
-    if fmt not in FORMATS:
-        raise UserError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    FORMATS.check(fmt, "--format")
     out = Path(out)
     if out.exists() and not _replaceable(out):
         raise UserError(f"--out {out}: exists and is not an earlier export; remove it or choose another --out")

@@ -23,9 +23,10 @@ from cxr_tf import reporting
 from cxr_tf.io import imaging, paths
 from cxr_tf.datasets import manifest_io
 from cxr_tf.errors import UserError
+from cxr_tf.registry import Choices
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
-OUTPUT_FORMATS = ("json", "csv")
+OUTPUT_FORMATS = Choices("output format", ("json", "csv"))
 PATH_COLUMN = "path"
 
 
@@ -246,6 +247,7 @@ def write(predictions: Sequence[Prediction], model: Model, fmt: str, stream: Tex
     {class: p}, "labels": {class: 0|1}} or {"path", "error"}]}``. CSV: one row per image with columns
     ``path``, ``<class>_probability`` and ``<class>_label`` per class, and ``error`` (empty when predicted).
     """
+    OUTPUT_FORMATS.check(fmt, "--format")
     classes = model.metadata["classes"]
     if fmt == "json":
         json.dump({"model": str(model.source), "classes": classes, "thresholds": model.metadata["thresholds"],
@@ -254,8 +256,6 @@ def write(predictions: Sequence[Prediction], model: Model, fmt: str, stream: Tex
                   stream, indent=2)
         stream.write("\n")
         return
-    if fmt != "csv":
-        raise UserError(f"--format {fmt}: choose one of {', '.join(OUTPUT_FORMATS)}")
     writer = csv.DictWriter(stream, columns(classes), lineterminator="\n")
     writer.writeheader()
     for row in rows(predictions, classes):

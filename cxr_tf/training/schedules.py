@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import keras
 
-from cxr_tf.registry import Registry
+from cxr_tf.registry import Choices, Registry
 
 SCHEDULES: Registry[Callable[..., keras.callbacks.Callback]] = Registry("schedule")
-CLR_MODES = ("triangular", "triangular2", "exp_range")
+CLR_MODES = Choices("cyclic mode", ("triangular", "triangular2", "exp_range"))
 
 
 def cyclic_lr(iteration: int, base_lr: float, max_lr: float, step_size: float, mode: str = "triangular",
@@ -72,8 +72,7 @@ class CyclicLR(LearningRateLogger):
     def __init__(self, base_lr: float, max_lr: float, step_size: float, mode: str = "triangular",
                  gamma: float = 0.99994) -> None:
         super().__init__()
-        if mode not in CLR_MODES:
-            raise ValueError(f"mode must be one of {CLR_MODES}, got {mode!r}")
+        CLR_MODES.check(mode, "mode")
         self.base_lr, self.max_lr, self.step_size, self.mode, self.gamma = base_lr, max_lr, step_size, mode, gamma
 
     def rate(self, iteration: int, epoch: int) -> float:

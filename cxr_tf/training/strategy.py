@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from cxr_tf.errors import UserError
+from cxr_tf.registry import Registry
 
-STRATEGY_NAMES = ("auto", "mirrored", "multiworker", "one_device")
+# --strategy NAME -> a function building the tf.distribute.Strategy.
+STRATEGIES: Registry[Callable[[], Any]] = Registry("strategy")
 
 
 def parse_devices(spec: str) -> tuple[str, int]:
@@ -56,6 +58,7 @@ def configure_devices(spec: str) -> None:
         raise UserError(f"--devices {spec}: TensorFlow was initialised already; set devices first") from None
 
 
+@STRATEGIES.register("one_device")
 def _one_device() -> Any:
     import tensorflow as tf
 
@@ -63,6 +66,7 @@ def _one_device() -> Any:
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
 
 
+@STRATEGIES.register("mirrored")
 def _mirrored() -> Any:
     import tensorflow as tf
 
@@ -127,6 +131,7 @@ def remove_scratch(scratch: Path, run: Path) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@STRATEGIES.register("multiworker")
 def _multiworker() -> Any:
     import tensorflow as tf
 
@@ -155,6 +160,7 @@ def _multiworker() -> Any:
     return KerasMultiWorkerMirrored()
 
 
+@STRATEGIES.register("auto")
 def _auto() -> Any:
     import tensorflow as tf
 
@@ -166,11 +172,6 @@ def _auto() -> Any:
     return _mirrored() if tf.config.list_logical_devices("GPU") or replicas > 1 else _one_device()
 
 
-_FACTORIES: dict[str, Callable[[], Any]] = {
-    "auto": _auto, "mirrored": _mirrored, "multiworker": _multiworker, "one_device": _one_device,
-}
-
-
 def make_strategy(name: str = "auto") -> Any:
     """A ``tf.distribute.Strategy`` by name.
 
@@ -178,9 +179,7 @@ def make_strategy(name: str = "auto") -> Any:
     logical CPUs, else one device. Build the model, optimizer and metrics inside ``strategy.scope()``;
     the global batch is the per-replica batch x ``strategy.num_replicas_in_sync``.
     """
-    if name not in _FACTORIES:
-        raise UserError(f"--strategy {name!r}: valid: {', '.join(STRATEGY_NAMES)}")
-    return _FACTORIES[name]()
+    return STRATEGIES.get(name, "--strategy")()
 
 
 def set_mixed_precision(enabled: bool) -> str:
