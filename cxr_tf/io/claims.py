@@ -112,7 +112,8 @@ def read_config(path: str) -> dict[str, Any] | None:
     try:
         return json.loads(text) if path.endswith(".json") else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as err:
-        raise UserError(f"{path}: unreadable saved config ({err}); remove its directory or choose another --out") from None
+        raise UserError(f"{path}: unreadable saved config ({err}); remove its directory or choose another "
+                        "--out") from None
 
 
 def require_directory(out: str, flag: str = "--out") -> None:

@@ -65,7 +65,8 @@ def claim(out: Path, run: dict[str, Any], text: str, ignore: Sequence[str] = ())
     ``out`` must be new, empty, or hold the same run (keys in ``ignore`` aside; ``io.claims.claim``): a
     killed run is re-run in place and rewrites its complete files identically; two data sets never mix.
     """
-    if claims.claim(str(out), run, claims.Owner(command="synth", config_file=CONFIG_FILE, ignore=frozenset(ignore))):
+    owner = claims.Owner(command="synth", config_file=CONFIG_FILE, ignore=frozenset(ignore))
+    if claims.claim(str(out), run, owner):
         atomic.remove_partials(out)  # left by the killed run
     out.mkdir(parents=True, exist_ok=True)
     (out / CONFIG_FILE).write_text(text)
