@@ -15,6 +15,7 @@ from typing import Sequence
 
 from cxr_tf import cli, cli_options, config
 from cxr_tf.io import imaging
+from cxr_tf.io.workers import worker_count
 from cxr_tf.datasets.source import SourceConfig
 from cxr_tf.errors import UserError
 from cxr_tf.registry import Choices
@@ -67,7 +68,7 @@ def main(argv: Sequence[str]) -> int:
     if cfg.runner == "beam":
         content = _beam().build_records_beam(manifest, cfg.out, options, beam_options=cfg.beam_option, **common)
     else:
-        content = build.build_records(manifest, cfg.out, options, workers=cli.worker_count(cfg.workers),
+        content = build.build_records(manifest, cfg.out, options, workers=worker_count(cfg.workers),
                                       **common)
     print(splits.format_split_table(manifest))
     shards = sum(len(s.shards) for s in content.splits.values())

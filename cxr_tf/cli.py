@@ -19,8 +19,6 @@ from cxr_tf import __version__, import_hooks, reporting
 from cxr_tf.errors import CxrError, UserError
 from cxr_tf.stderr_redirect import stderr_to
 
-log = reporting.logger("cli")
-
 _VERBOSITY = "verbosity"
 
 
@@ -136,11 +134,3 @@ def run(main: Callable[[Sequence[str]], int | None], argv: Sequence[str] | None 
         return 130
     return int(code or 0)
 
-
-def worker_count(requested: int, flag: str = "--workers") -> int:
-    """Processes for a ``--workers`` flag: 0 means one per core this process may use; more than that
-    is capped there, with a log line (a thousand processes on two cores only thrash)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if requested > cores:
-        log.warning("%s %d: capped at %d, the cores this machine gives the job", flag, requested, cores)
-    return min(requested, cores) if requested else cores

@@ -88,10 +88,9 @@ def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
     panels: dict[str, np.ndarray] = {}
     skipped = 0
     for path in map(Path, cfg.images):
-        try:
-            gray = imaging.load_gray8(path)
-        except imaging.ImageError as err:
-            print(f"skipped {path}: {err}", file=sys.stderr)
+        gray, reason = imaging.load_gray8_or_reason(path)
+        if reason is not None:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
             skipped += 1
             continue
         image = run.input_spec.from_gray(gray)[np.newaxis]

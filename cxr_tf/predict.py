@@ -51,11 +51,12 @@ def parse(argv: Sequence[str]) -> PredictConfig:
 
 def main(argv: Sequence[str]) -> int:
     cfg = parse(argv)
+    from cxr_tf.io import imaging
     from cxr_tf.serving import predict
 
     items = predict.collect(cfg.inputs)
     if not items:
-        raise UserError(f"no images in {' '.join(cfg.inputs)} (searched for {', '.join(predict.IMAGE_SUFFIXES)})")
+        raise UserError(f"no images in {' '.join(cfg.inputs)} (searched for {', '.join(imaging.IMAGE_SUFFIXES)})")
     model = predict.load_model(cfg.model)
     predictions = predict.predict(model, items, cfg.batch_size)
     if cfg.out:

@@ -18,6 +18,7 @@ from typing import Sequence
 
 from cxr_tf import cli, cli_options, config
 from cxr_tf.io import imaging
+from cxr_tf.io.workers import worker_count
 from cxr_tf.registry import lazy
 
 MIN_SIZE = 32  # below this the ribs and lesions are sub-pixel
@@ -63,7 +64,7 @@ def main(argv: Sequence[str]) -> int:
     specs = generate.plan(cfg.n, cfg.seed, chances, single_label=style.single_label, label_noise=cfg.label_noise,
                           holdout_share=cfg.valid_share if style.holdout else 0.0)
     dataset.claim(cfg.out, config.to_dict(cfg), config.to_toml(cfg), ignore=("workers",))
-    workers = cli.worker_count(cfg.workers)
+    workers = worker_count(cfg.workers)
     start = time.perf_counter()
     files = dataset.write_dataset(cfg.out, specs, cfg.style, cfg.size, cfg.difficulty, cfg.seed, workers,
                                   writers.LabelOptions(cfg.size, cfg.seed, cfg.uncertain, cfg.blank))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from cxr_tf import build_records, cli, demo, evaluate, explain, fit, lr_find, predict, synth
@@ -43,10 +41,3 @@ def test_impossible_numbers_are_one_line_and_exit_2_before_anything_is_written(c
     assert err.startswith("error: ") and "\n" not in err and message in err, err
     assert not any(tmp_path.iterdir()), "nothing written"
 
-
-def test_more_workers_than_cores_are_capped_with_a_log_line(caplog, monkeypatch):
-    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    with caplog.at_level(logging.WARNING, logger="cxr_tf"):
-        assert cli.worker_count(1000) == 2
-    assert "--workers 1000: capped at 2" in caplog.text
-    assert cli.worker_count(0) == 2 and cli.worker_count(1) == 1

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cxr_tf.datasets import catalog
 from cxr_tf.phantoms import writers
 from cxr_tf.phantoms.generate import ImageSpec
 
@@ -68,6 +69,14 @@ def test_chexpert_parents_are_at_least_as_certain_as_their_children(finding, par
     assert states[child] == ("-1.0" if uncertain else "1.0")
     assert states[parent] == states[child]
     assert states["No Finding"] == ""
+
+
+def test_chexpert_columns_and_label_tree_are_the_catalogs_with_the_deepest_child_raised_first():
+    entry = catalog.entry("chexpert")
+    assert writers.CHEXPERT_HEADER.split(",")[5:] == entry.classes
+    assert writers.CHEXPERT_PARENTS == entry.label_tree
+    # Pneumonia -> Consolidation -> Lung Opacity: raising Consolidation first lets it raise Lung Opacity.
+    assert next(iter(writers.CHEXPERT_PARENTS)) == "Pneumonia" and next(iter(entry.label_tree)) != "Pneumonia"
 
 
 @pytest.mark.parametrize("blank", [0.0, 0.3, 1.0])

@@ -101,7 +101,7 @@ def test_resolved_config_is_saved_for_rerun(tmp_path):
 def test_rerun_into_the_same_directory_needs_the_same_run(tmp_path, capsys):
     assert _run(tmp_path / "a") == 0
     before = _hashes(tmp_path / "a")
-    (tmp_path / "a" / "images_001" / "images" / ".00000009_000.png.77.tmp").write_bytes(b"half a png")
+    (tmp_path / "a" / "images_001" / "images" / ".00000009_000.png.77.partial").write_bytes(b"half a png")
     assert _run(tmp_path / "a", "--workers", "2") == 0
     assert _hashes(tmp_path / "a") == before
     assert _run(tmp_path / "a", "--seed", "5") == 2

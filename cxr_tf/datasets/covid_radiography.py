@@ -16,6 +16,7 @@ from cxr_tf.datasets import DATASETS, catalog, manifest_io
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.datasets.source import SourceConfig
 from cxr_tf.errors import UserError
+from cxr_tf.io.imaging import IMAGE_SUFFIXES
 
 DATASET_FOLDER = "COVID-19_Radiography_Dataset"
 
@@ -49,4 +50,4 @@ def _class_images(folder: Path) -> list[str]:
     inner = folder / "images"
     source, prefix = (inner, "images/") if inner.is_dir() else (folder, "")
     return sorted(prefix + p.name for p in source.iterdir()
-                  if p.is_file() and p.suffix.lower() in manifest_io.IMAGE_SUFFIXES)
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

@@ -15,6 +15,7 @@ from cxr_tf.datasets import DATASETS, catalog, manifest_io
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.datasets.source import SourceConfig
 from cxr_tf.errors import UserError
+from cxr_tf.io.imaging import IMAGE_SUFFIXES
 
 # person1946_bacteria_4874.jpeg -> person1946; IM-0001-0001.jpeg -> IM-0001;
 # NORMAL2-IM-1427-0001.jpeg -> NORMAL2-IM-1427 (a different numbering from IM-1427, kept apart).
@@ -70,4 +71,4 @@ def _images(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in manifest_io.IMAGE_SUFFIXES)
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

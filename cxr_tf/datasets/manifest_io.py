@@ -21,10 +21,10 @@ import pandas as pd
 
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import UserError
+from cxr_tf.io.imaging import IMAGE_SUFFIXES
 from cxr_tf.io.paths import UnreadableFile, UnsafePath, read_regular_file, relative_path
 
 LINE = "_line"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
 # A path needs the careful (per-row) check only when it has something relative_path may change or
 # refuse; plain substring tests (no regex) keep this in C for the common, clean path.
 # Label tables of the supported sources are far smaller (CheXpert's train.csv: 26 MB); a bigger file, or

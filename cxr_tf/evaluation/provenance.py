@@ -63,10 +63,10 @@ def environment(module: str, argv: Sequence[str] | None) -> dict[str, Any]:
 
 def record(directory: str | Path, module: str, argv: Sequence[str]) -> Path:
     """Write ``environment(module, argv)`` to ``directory/provenance.json`` (atomically); returns its path."""
-    from cxr_tf.records.output import atomic_write
+    from cxr_tf.io import atomic
 
     path = Path(directory) / FILE
-    atomic_write(str(path), json.dumps(environment(module, argv), indent=2))
+    atomic.write_text(str(path), json.dumps(environment(module, argv), indent=2))
     return path
 
 

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from cxr_tf import reporting
-from cxr_tf.io.paths import UnreadableFile, read_regular_file
+from cxr_tf.io.paths import UnreadableFile, UnsafePath, read_regular_file, resolve
 from cxr_tf.registry import Choices
 from cxr_tf.stderr_redirect import stderr_to
 
@@ -57,6 +57,9 @@ _TRUNCATION_MESSAGES = ("premature end of jpeg file", "premature end of data seg
 # Largest stored or model-input side a flag accepts: about the largest detectors' (~4300 px). A batch of
 # 32 float32 3-channel 4096 px inputs is already 6.4 GB.
 MAX_SIDE = 4096
+# File names taken for images when walking a folder (build_records' folder adapters, predict): the decoder
+# reads PNG and JPEG, and DICOM whatever the name (the DICM preamble); ".dicom" is a common DICOM spelling.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 
 RESIZE_MODES = Choices("resize mode", ("pad", "squash", "crop"))
 ENCODINGS = Choices("encoding", ("png", "jpeg"))
@@ -98,6 +101,25 @@ def read_file(path: str | Path) -> bytes:
 def load_gray8(path: str | Path) -> np.ndarray:
     """``decode_gray8`` of the regular file ``path`` (see ``read_file``); raises ``ImageError``."""
     return decode_gray8(read_file(path), Path(path).name)
+
+
+def load_gray8_or_reason(path: str | Path, root: Path | None = None) -> tuple[np.ndarray, None] | tuple[None, str]:
+    """``load_gray8`` of ``path``, or why the file cannot be used: every command skips, counts and lists
+    bad files with this reason instead of stopping.
+
+    Args:
+        path: the file; with ``root``, a path relative to it (from ``paths.relative_path``) that must
+            not lead out of it, symbolic links included (``paths.resolve``).
+        root: the image root, or ``None`` for a path given as is.
+
+    Returns:
+        ``(uint8 [H, W], None)``, or ``(None, reason)`` for an unsafe path, a missing, non-regular,
+        oversized, corrupt or truncated file (the reason as skipped.csv and predict's ``error`` show it).
+    """
+    try:
+        return load_gray8(path if root is None else resolve(root, str(path))), None
+    except (UnsafePath, ImageError) as err:
+        return None, str(err)
 
 
 def is_dicom(data: bytes, name: str = "") -> bool:

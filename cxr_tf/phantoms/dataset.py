@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from cxr_tf import config, reporting
+from cxr_tf import reporting
 from cxr_tf.errors import UserError
+from cxr_tf.io import atomic, claims
+from cxr_tf.io.workers import WorkerPool
 from cxr_tf.phantoms.findings import FINDINGS, Box
 from cxr_tf.phantoms.generate import DEFAULT_PREVALENCE, ImageSpec, render_image
-from cxr_tf.phantoms.writers import STYLES, TEMPORARY_SUFFIX, LabelOptions, write_png
+from cxr_tf.phantoms.writers import STYLES, LabelOptions, write_png
 
 _log = reporting.logger("phantoms")
 
@@ -62,20 +62,14 @@ def resolve_prevalence(findings: Sequence[str], items: Sequence[str], single_lab
 def claim(out: Path, run: dict[str, Any], text: str, ignore: Sequence[str] = ()) -> None:
     """Make ``out`` this run's and save its resolved config ``text`` there first.
 
-    ``out`` must be new, empty, or hold the same run (keys in ``ignore`` aside): a killed run is
-    re-run in place and rewrites its complete files identically; two data sets never mix.
+    ``out`` must be new, empty, or hold the same run (keys in ``ignore`` aside; ``io.claims.claim``): a
+    killed run is re-run in place and rewrites its complete files identically; two data sets never mix.
     """
-    saved = out / CONFIG_FILE
-    if saved.exists():
-        theirs = {k: v for k, v in config.load_toml(saved).items() if k not in ignore}
-        if theirs != {k: v for k, v in run.items() if k not in ignore}:
-            raise UserError(f"--out {out} holds another synth run ({saved}); choose a new directory")
-        for partial in out.rglob(f".*{TEMPORARY_SUFFIX}"):  # left by the killed run
-            partial.unlink()
-    elif out.exists() and any(out.iterdir()):
-        raise UserError(f"--out {out} is not empty; choose a new directory")
+    owner = claims.Owner(command="synth", config_file=CONFIG_FILE, ignore=frozenset(ignore))
+    if claims.claim(str(out), run, owner):
+        atomic.remove_partials(out)  # left by the killed run
     out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(text)
+    (out / CONFIG_FILE).write_text(text)
 
 
 @dataclass(frozen=True)
@@ -118,16 +112,9 @@ def write_dataset(out: Path, specs: list[ImageSpec], style: str, size: int, diff
     jobs = [_Job(spec, out / layout.path(spec), size, difficulty, seed) for spec in specs]
     boxes: dict[int, dict[str, list[Box]]] = {}
     bar = dict(total=len(jobs), desc="phantoms", unit="img")
-    if workers == 1:
-        boxes.update(reporting.progress(map(_draw, jobs), **bar))
-    else:
-        # Workers fork from a server that imported only this module: forking a caller that has started
-        # TensorFlow's threads (the demo, tests) could deadlock.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            chunk = max(1, min(32, len(jobs) // (4 * workers)))
-            boxes.update(reporting.progress(pool.map(_draw, jobs, chunksize=chunk), **bar))
+    with WorkerPool(workers, preload=__name__) as pool:
+        chunk = max(1, min(32, len(jobs) // (4 * workers)))
+        boxes.update(reporting.progress(pool.map(_draw, jobs, chunksize=chunk), **bar))
     written = layout.write_labels(out, specs, boxes, labels)
     _log.debug("wrote %d images and %d label files to %s", len(jobs), len(written), out)
     return written

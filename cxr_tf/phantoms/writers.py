@@ -17,7 +17,6 @@ pneumonia types, so a finding with a similar look stands in (see ``KERMANY_KINDS
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +24,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from cxr_tf.datasets import catalog
+from cxr_tf.io import atomic
 from cxr_tf.phantoms.anatomy import FIELD_CM
 from cxr_tf.phantoms.findings import Box
 from cxr_tf.phantoms.generate import DRAWN, REPORT, ImageSpec, rng_for
@@ -40,24 +41,21 @@ NIH_BOX_NAMES = {"Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly", "
                  "Pneumothorax": "Pneumothorax"}
 NIH_IMAGES_PER_FOLDER = 10_000
 
-CHEXPERT_COLUMNS = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-                    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-                    "Pleural Other", "Fracture", "Support Devices")
-CHEXPERT_HEADER = "Path,Sex,Age,Frontal/Lateral,AP/PA," + ",".join(CHEXPERT_COLUMNS)
+# CheXpert's label columns, label tree, column names and folders are the adapter's (data_manifests/chexpert.toml),
+# so the phantoms cannot drift from what the adapter reads.
+_CHEXPERT = catalog.entry("chexpert")
+CHEXPERT_COLUMNS = tuple(_CHEXPERT.classes)  # the label columns, in train.csv's order
+CHEXPERT_HEADER = ",".join([*(_CHEXPERT.columns[role] for role in ("path", "sex", "age", "view", "projection")),
+                            *CHEXPERT_COLUMNS])
+CHEXPERT_ROOT = _CHEXPERT.options["path_prefix"].rstrip("/")  # the release's top folder, as its Path column starts
+CHEXPERT_TABLES = {split: table for table, split in _CHEXPERT.options["splits"].items()}  # split -> label file
 # NIH finding -> CheXpert observation (Irvin et al. 2019, Table 1 vocabulary).
 CHEXPERT_NAMES = {"Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly", "Effusion": "Pleural Effusion",
                   "Infiltration": "Lung Opacity", "Mass": "Lung Lesion", "Nodule": "Lung Lesion",
                   "Pneumonia": "Pneumonia", "Pneumothorax": "Pneumothorax", "Consolidation": "Consolidation",
                   "Edema": "Edema"}
-# CheXpert's label hierarchy (Irvin et al. 2019, Fig. 2): a child's state raises its parent's.
-# Ordered leaves first, so Pneumonia raises Consolidation before Consolidation raises Lung Opacity.
-CHEXPERT_PARENTS = {"Pneumonia": "Consolidation", "Cardiomegaly": "Enlarged Cardiomediastinum",
-                    "Edema": "Lung Opacity", "Consolidation": "Lung Opacity", "Atelectasis": "Lung Opacity",
-                    "Lung Lesion": "Lung Opacity"}
 _BLANK, _NEGATIVE, _UNCERTAIN, _POSITIVE = "", "0.0", "-1.0", "1.0"
 _RANK = {_BLANK: 0, _NEGATIVE: 1, _UNCERTAIN: 2, _POSITIVE: 3}
-
-TEMPORARY_SUFFIX = ".tmp"  # of hidden files being written; renamed to their final name when whole
 
 NORMAL = "Normal"
 FOLDER_FINDINGS = ("Cardiomegaly", "Effusion", "Pneumothorax", "Pneumonia")
@@ -112,24 +110,30 @@ class Style:
 STYLES: Registry[Style] = Registry("style")
 
 
+def _leaves_first(tree: dict[str, str]) -> dict[str, str]:
+    """A child -> parent label tree ordered deepest children first, so that raising parents in this order
+    lets a raised parent raise its own parent in the same pass (Pneumonia -> Consolidation -> Lung Opacity)."""
+    def depth(name: str) -> int:
+        return 1 + depth(tree[name]) if name in tree else 0
+
+    return dict(sorted(tree.items(), key=lambda edge: -depth(edge[0])))
+
+
+# CheXpert's label hierarchy (Irvin et al. 2019, Fig. 2): a child's state raises its parent's.
+CHEXPERT_PARENTS = _leaves_first(_CHEXPERT.label_tree)
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write ``image`` (uint8 ``[H, W]``) as PNG atomically: a killed run never leaves a partial
     file under the final name."""
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise OSError(f"could not encode {path}")
-    _write_atomic(path, data.tobytes())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    atomic.write_bytes(path, data.tobytes())
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
-    _write_atomic(path, ("\n".join(lines) + "\n").encode())
+    atomic.write_bytes(path, ("\n".join(lines) + "\n").encode())
     return path
 
 
@@ -159,7 +163,7 @@ def _nih_labels(out: Path, specs: list[ImageSpec], boxes: dict[int, dict[str, li
 
 def _chexpert_path(spec: ImageSpec) -> str:
     split = "valid" if spec.holdout else "train"
-    return f"CheXpert-v1.0-small/{split}/patient{spec.patient:05d}/study{spec.followup + 1}/view1_frontal.png"
+    return f"{CHEXPERT_ROOT}/{split}/patient{spec.patient:05d}/study{spec.followup + 1}/view1_frontal.png"
 
 
 def chexpert_states(spec: ImageSpec, rng: np.random.Generator, uncertain: float, blank: float) -> dict[str, str]:
@@ -196,8 +200,9 @@ def _chexpert_labels(out: Path, specs: list[ImageSpec], boxes: dict[int, dict[st
         sex = "Male" if spec.sex == "M" else "Female"
         tables[spec.holdout].append(f"{_chexpert_path(spec)},{sex},{spec.age},Frontal,{spec.projection},"
                                     + ",".join(states[c] for c in CHEXPERT_COLUMNS))
-    root = out / "CheXpert-v1.0-small"
-    return [_write_lines(root / "train.csv", tables[False]), _write_lines(root / "valid.csv", tables[True])]
+    root = out / CHEXPERT_ROOT
+    return [_write_lines(root / CHEXPERT_TABLES["train"], tables[False]),
+            _write_lines(root / CHEXPERT_TABLES["val"], tables[True])]
 
 
 def folder_class(spec: ImageSpec) -> str:

@@ -26,6 +26,7 @@ import pandas as pd
 from cxr_tf import reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
+from cxr_tf.io.workers import WorkerPool
 from cxr_tf.records import encode, features, info, output
 from cxr_tf.records.encode import ImageTask, RecordOptions
 
@@ -164,9 +165,13 @@ def build_records(
         if done is not None:
             log.info("%s already holds this build; nothing to do", out)
             return done
-        with encode.Decoder(manifest.image_root, options, workers) as decode:
+        make_record = encode.RecordMaker(manifest.image_root, options)
+        with WorkerPool(workers, preload=encode.__name__) as pool:
             for name, tasks in plan.todo(out):
-                results = reporting.progress(decode(tasks), total=len(tasks), desc=name, unit="img")
+                # Small chunks keep both workers busy to the end of a shard; ordered results keep the
+                # shard content independent of timing.
+                results = reporting.progress(pool.map(make_record, tasks, chunksize=4), total=len(tasks),
+                                             desc=name, unit="img")
                 output.write_shard(out, name, results, strict)
         return output.finish(out, manifest, dataclasses.asdict(options), plan.key, plan.entries(out),
                              build_args or {})

@@ -45,6 +45,7 @@ from typing import Any, Iterator, Mapping
 
 from cxr_tf import labels
 from cxr_tf.errors import DataError, UserError
+from cxr_tf.io import atomic
 
 FILENAME = "dataset.json"
 FORMAT = 1
@@ -195,9 +196,7 @@ class RecordsInfo:
 
     def save(self, directory: str) -> None:
         """Write ``directory/dataset.json`` atomically (indented JSON, checksum last), as build_records does."""
-        from cxr_tf.records.output import atomic_write
-
-        atomic_write(join(str(directory), FILENAME), json.dumps(self.to_json(), indent=2))
+        atomic.write_text(join(str(directory), FILENAME), json.dumps(self.to_json(), indent=2))
 
 
 def _read_text(path: str) -> str | None:

@@ -10,7 +10,6 @@ written last and marks the build done. Paths go through ``tf.io.gfile`` (``gs://
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -23,6 +22,7 @@ import pandas as pd
 from cxr_tf import __version__, reporting
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.errors import DataError, UserError
+from cxr_tf.io import atomic, claims
 from cxr_tf.records import features, info, tfds_metadata
 from cxr_tf.records.encode import Skipped
 
@@ -30,24 +30,11 @@ log = reporting.logger("records")
 
 BUILD_DIR = ".build"
 FINGERPRINT = "fingerprint.json"
-PARTIAL = ".partial"
 LOCK = ".build.lock"
 # Everything a build writes in --out besides .build/ and the lock; nothing else is ever deleted.
 _BUILD_FILE = re.compile(r"([a-z]+-\d{5}-of-\d{5}\.tfrecord|dataset\.json|manifest\.csv|skipped\.csv"
                          r"|dataset_info\.json|features\.json)(\.partial)?")  # the last two: TFDS metadata
 _SIDECAR = re.compile(r".+\.json(\.partial)?")
-
-
-def require_directory(out: str, flag: str = "--out") -> None:
-    """Raise ``UserError`` when local ``out``, or its nearest existing parent, is not a directory (a file
-    there would fail later with an ``OSError`` traceback). URLs (``gs://``...) are left to their store."""
-    if "://" in out:
-        return
-    for path in (Path(out), *Path(out).parents):
-        if path.exists():
-            if not path.is_dir():
-                raise UserError(f"{flag} {out}: {path} is a file, not a directory; choose another {flag}")
-            return
 
 
 def prepare(out: str, key: str, overwrite: bool) -> info.RecordsInfo | None:
@@ -56,38 +43,19 @@ def prepare(out: str, key: str, overwrite: bool) -> info.RecordsInfo | None:
     Returns the existing dataset.json when this exact build is already complete (adding its TFDS
     metadata if it predates them), ``None`` when the build is to start or resume. A directory holding
     anything else is refused unless ``overwrite``; ``overwrite`` deletes only what a build writes
-    (``is_build_file``) and refuses a directory that holds anything else, naming it.
+    (``is_build_file``) and refuses a directory that holds anything else, naming it (``io.claims.claim``).
     """
     import tensorflow as tf
 
-    require_directory(out)
-    stamp = info.join(info.join(out, BUILD_DIR), FINGERPRINT)
-    present = [name.rstrip("/") for name in tf.io.gfile.listdir(out)] if tf.io.gfile.isdir(out) else []
-    present = sorted(name for name in present if name != LOCK)
-    if present:
-        previous = None
-        if tf.io.gfile.exists(stamp):
-            with tf.io.gfile.GFile(stamp, "r") as fh:
-                previous = json.load(fh)["fingerprint"]
-        if previous == key:
-            if not tf.io.gfile.exists(info.join(out, info.FILENAME)):
-                return None
-            content = info.RecordsInfo.load(out)
-            if not all(tf.io.gfile.exists(info.join(out, name)) for name in tfds_metadata.TFDS_FILES):
-                tfds_metadata.write(out, content)  # a build finished before build_records wrote them
-            return content
-        foreign = [name for name in present if not is_build_file(out, name)]
-        if foreign:
-            raise UserError(f"--out {out} holds {foreign[0]!r}, which build_records did not write; "
-                            "move it away or choose another --out (--overwrite replaces only an earlier build)")
-        if not overwrite:
-            raise UserError(f"--out {out} holds records built with other arguments; pass --overwrite to "
-                            "replace them or choose another --out")
-        for name in present:
-            path = info.join(out, name)
-            (tf.io.gfile.rmtree if tf.io.gfile.isdir(path) else tf.io.gfile.remove)(path)
+    if claims.claim(out, {"fingerprint": key}, OWNER, overwrite):
+        if not tf.io.gfile.exists(info.join(out, info.FILENAME)):
+            return None
+        content = info.RecordsInfo.load(out)
+        if not all(tf.io.gfile.exists(info.join(out, name)) for name in tfds_metadata.TFDS_FILES):
+            tfds_metadata.write(out, content)  # a build finished before build_records wrote them
+        return content
     tf.io.gfile.makedirs(info.join(out, BUILD_DIR))
-    atomic_write(stamp, json.dumps({"fingerprint": key}))
+    atomic.write_text(info.join(out, OWNER.config_file), json.dumps({"fingerprint": key}))
     return None
 
 
@@ -102,38 +70,26 @@ def is_build_file(out: str, name: str) -> bool:
     return name == LOCK or bool(_BUILD_FILE.fullmatch(name))
 
 
+# A build's --out is its own when .build/fingerprint.json holds the build's key (``build.plan_build``).
+OWNER = claims.Owner(command="build_records", config_file=f"{BUILD_DIR}/{FINGERPRINT}", writes=is_build_file,
+                     lock=LOCK)
+
+
 @contextlib.contextmanager
 def claim(out: str, image_root: Path | None) -> Iterator[None]:
-    """Hold ``out`` for one build.
+    """Hold ``out`` for one build (``io.claims.hold``: a second build into it fails at once).
 
-    Refuses an ``out`` equal to or inside ``image_root`` (an overwrite there would reach the images),
-    and locks a local ``out`` (``fcntl.flock`` on ``.build.lock``, released by the kernel even when
-    the build is killed) so that a second build into it fails at once instead of interleaving its
-    shards and sidecars with the first's. URLs (``gs://``) are not locked.
+    Refuses an ``out`` equal to or inside ``image_root`` (an overwrite there would reach the images).
 
     Raises:
         UserError: ``out`` inside the images, or another build holds the lock.
     """
-    if "://" in out:
-        yield
-        return
-    target = Path(out).resolve()
-    if image_root is not None:
-        root = Path(image_root).resolve()
+    if image_root is not None and "://" not in out:
+        target, root = Path(out).resolve(), Path(image_root).resolve()
         if target == root or root in target.parents:
             raise UserError(f"--out {out} is inside --images {image_root}; write the records elsewhere")
-    require_directory(out)
-    target.mkdir(parents=True, exist_ok=True)
-    with open(target / LOCK, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"--out {out} is being written by another build (it holds {LOCK}); wait for it "
-                            "to finish or choose another --out") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with claims.hold(out, OWNER):
+        yield
 
 
 def write_shard(out: str, name: str, results: Iterable[features.Record | Skipped], strict: bool) -> dict:
@@ -143,10 +99,10 @@ def write_shard(out: str, name: str, results: Iterable[features.Record | Skipped
     """
     import tensorflow as tf
 
-    final, partial = info.join(out, name), info.join(out, name + PARTIAL)
+    final = info.join(out, name)
     skipped: list[list[str]] = []
     records = 0
-    with _writing(partial), tf.io.TFRecordWriter(partial) as writer:
+    with atomic.replacing(final) as partial, atomic.writing(partial), tf.io.TFRecordWriter(partial) as writer:
         for result in results:
             if isinstance(result, Skipped):
                 if strict:
@@ -155,9 +111,8 @@ def write_shard(out: str, name: str, results: Iterable[features.Record | Skipped
                 continue
             writer.write(features.serialize(result))
             records += 1
-    tf.io.gfile.rename(partial, final, overwrite=True)
     entry = {"file": name, "records": records, "sha256": _sha256(final), "skipped": skipped}
-    atomic_write(_sidecar_path(out, name), json.dumps(entry))
+    atomic.write_text(_sidecar_path(out, name), json.dumps(entry))
     log.info("%s: %d records, %d skipped", name, records, len(skipped))
     return entry
 
@@ -208,8 +163,8 @@ def finish(out: str, manifest: mf.Manifest, options: dict[str, Any], key: str,
         reasons = ", ".join(f"{n} {reason}" for reason, n in content.skipped.by_reason.items())
         raise DataError(f"no image could be stored: all {len(bad)} rows were skipped ({reasons}); {out} is not "
                         "a finished build (check --images and the label file)")
-    atomic_write(info.join(out, "manifest.csv"), _csv(kept))
-    atomic_write(info.join(out, "skipped.csv"), _csv(bad))
+    atomic.write_text(info.join(out, "manifest.csv"), _csv(kept))
+    atomic.write_text(info.join(out, "skipped.csv"), _csv(bad))
     tfds_metadata.write(out, content)
     content.save(out)  # last: marks completion
     return content
@@ -224,28 +179,6 @@ def read_records(paths: Iterable[str], num_classes: int) -> Iterator[dict[str, A
         example = tf.io.parse_single_example(raw, spec)
         yield {k: (tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v).numpy()
                for k, v in example.items()}
-
-
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
-    import tensorflow as tf
-
-    with _writing(path + PARTIAL), tf.io.gfile.GFile(path + PARTIAL, "w") as fh:
-        fh.write(text)
-    tf.io.gfile.rename(path + PARTIAL, path, overwrite=True)
-
-
-@contextlib.contextmanager
-def _writing(path: str) -> Iterator[None]:
-    """Turn a failed write (disk full, ``ulimit -f`` reached) into one line; what is finished stays."""
-    import tensorflow as tf
-
-    try:
-        yield
-    except (OSError, tf.errors.OpError) as err:
-        reason = getattr(err, "message", None) or getattr(err, "strerror", None) or str(err)
-        raise DataError(f"{path}: cannot write ({reason.rsplit('; ', 1)[-1]}); finished shards are kept: free disk "
-                        "space or raise the file size limit (ulimit -f) and re-run the same command") from None
 
 
 def _sidecar_path(out: str, name: str) -> str:

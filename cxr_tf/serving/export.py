@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import datetime
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
 
 import cxr_tf
-from cxr_tf.io import imaging
+from cxr_tf.io import atomic, imaging
 from cxr_tf.training import runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import calibration
@@ -104,18 +102,9 @@ def export(run: runs.Run, fmt: str, out: Path) -> Path:
     out = Path(out)
     if out.exists() and not _replaceable(out):
         raise UserError(f"--out {out}: exists and is not an earlier export; remove it or choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # What a killed export of this --out left behind (its staging or the export it was replacing).
-    for stale in [*out.parent.glob(f".{out.name}.partial-*"), *out.parent.glob(f".{out.name}.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)
     meta = metadata(run) | {"exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    staging.chmod(0o755)  # mkdtemp's 0700 would hide the export from other users of a shared run
-    try:
+    with atomic.staged_directory(out) as staging:
         (_write_keras if fmt == "keras" else _write_savedmodel)(run.load_model(), meta, staging)
-        _replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
@@ -123,19 +112,6 @@ def _replaceable(path: Path) -> bool:
     """An empty directory or an earlier export (never a user's other files)."""
     return path.is_dir() and (not any(path.iterdir()) or (path / METADATA_FILE).is_file()
                               or (path / SAVEDMODEL_METADATA).is_file())
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Move the finished ``staging`` directory to ``out``, replacing an earlier export there."""
-    if not out.exists():
-        staging.rename(out)
-        return
-    # A directory cannot be renamed over a non-empty one: the old export steps aside first.
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    old.rmdir()
-    out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old)
 
 
 def _write_metadata(meta: dict[str, Any], path: Path) -> None:

@@ -25,7 +25,6 @@ from cxr_tf.datasets import manifest_io
 from cxr_tf.errors import UserError
 from cxr_tf.registry import Choices
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 OUTPUT_FORMATS = Choices("output format", ("json", "csv"))
 PATH_COLUMN = "path"
 
@@ -136,7 +135,7 @@ def collect(inputs: Sequence[str | Path]) -> list[Item]:
     """The images named by ``inputs``, in order.
 
     Each input is an image file (any name: a non-image becomes an error item), a directory (every
-    ``IMAGE_SUFFIXES`` file below it, recursively, sorted by path, with the folders ``walk_images``
+    ``imaging.IMAGE_SUFFIXES`` file below it, recursively, sorted by path, with the folders ``walk_images``
     would not enter as error items) or a ``.csv`` file with a ``path``
     column (paths relative to the CSV's directory; absolute or escaping paths become error items).
 
@@ -147,7 +146,7 @@ def collect(inputs: Sequence[str | Path]) -> list[Item]:
     for raw in inputs:
         source = Path(raw)
         if source.is_dir():
-            walk = manifest_io.walk_images(source, IMAGE_SUFFIXES)
+            walk = manifest_io.walk_images(source, imaging.IMAGE_SUFFIXES)
             listed = [Item(str(source / relative), source / relative) for relative in walk.paths]
             listed += [Item(str(source / relative), None, reason) for relative, reason in walk.skipped]
             items += sorted(listed, key=lambda item: item.name)
@@ -217,10 +216,7 @@ def _decode(item: Item) -> tuple[np.ndarray | None, str | None]:
         except imaging.ImageError as err:
             return None, str(err)
     assert item.file is not None
-    try:
-        return imaging.load_gray8(item.file), None
-    except imaging.ImageError as err:
-        return None, str(err)
+    return imaging.load_gray8_or_reason(item.file)
 
 
 def _run_batch(model: Model, items: Sequence[Item],

@@ -7,14 +7,13 @@ so an arm whose ``eval/test/metrics.json`` exists was evaluated completely and i
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cxr_tf import config as config_lib
 from cxr_tf.errors import UserError
+from cxr_tf.io import atomic
 from cxr_tf.studies.grids import Arm, Phantoms, Study
 from cxr_tf.training.fit_config import FitConfig
 
@@ -61,13 +60,10 @@ def evaluate_arm(run: Path, study: Study, *, resamples: int, seed: int) -> None:
     """Evaluate a finished run on ``test`` into ``<run>/eval/test`` atomically (scratch directory, rename)."""
     from cxr_tf.evaluation import evaluate
 
-    final = run / "eval" / EVAL_SPLIT
-    scratch = final.with_name(f".{EVAL_SPLIT}.{os.getpid()}.partial")
-    shutil.rmtree(scratch, ignore_errors=True)
-    evaluate.evaluate(run, split=EVAL_SPLIT, threshold=evaluate.parse_threshold(study.threshold),
-                      resamples=resamples, seed=seed, out=scratch, noise_sweep=study.noise_sweep)
-    shutil.rmtree(final, ignore_errors=True)  # a directory without metrics.json: an older partial one
-    os.replace(scratch, final)
+    # An existing eval/test has no metrics.json (``evaluated``): an older partial one, replaced.
+    with atomic.staged_directory(run / "eval" / EVAL_SPLIT) as scratch:
+        evaluate.evaluate(run, split=EVAL_SPLIT, threshold=evaluate.parse_threshold(study.threshold),
+                          resamples=resamples, seed=seed, out=scratch, noise_sweep=study.noise_sweep)
 
 
 def run_arm(arm: Arm, cfg: FitConfig, study: Study, *, resamples: int, seed: int) -> ArmResult:

@@ -19,7 +19,7 @@ import pandas as pd
 from cxr_tf.evaluation import plots
 from cxr_tf.evaluation.formatting import fmt
 from cxr_tf.evaluation.report import Evaluation, Image, Section, Table, load_evaluation, to_html, to_markdown
-from cxr_tf.records.output import atomic_write
+from cxr_tf.io import atomic
 from cxr_tf.registry import Registry
 from cxr_tf.studies import reported
 from cxr_tf.studies.grids import Arm, Study
@@ -290,9 +290,9 @@ def write(study: Study, out: Path, arms: Sequence[Arm], *, phantoms: bool) -> tu
     sections: list[Section] = [("Runs", [note, runs_table(items)]), *LAYOUTS.get(study.name)(items, files)]
     title = f"{study.title}{' (phantoms)' if phantoms else ''}"
     paths = out / "study.md", out / "study.html", out / "table.csv"
-    atomic_write(str(paths[0]), to_markdown(title, sections))
-    atomic_write(str(paths[1]), to_html(title, sections))
+    atomic.write_text(str(paths[0]), to_markdown(title, sections))
+    atomic.write_text(str(paths[1]), to_html(title, sections))
     buffer = io.StringIO()
     csv_rows(study, items, phantoms).to_csv(buffer, index=False, float_format="%.6g")
-    atomic_write(str(paths[2]), buffer.getvalue())
+    atomic.write_text(str(paths[2]), buffer.getvalue())
     return paths

@@ -25,6 +25,7 @@ from cxr_tf.datasets import catalog, load_manifest
 from cxr_tf.datasets import manifest as mf
 from cxr_tf.datasets.source import SourceConfig
 from cxr_tf.errors import UserError
+from cxr_tf.io.workers import worker_count
 from cxr_tf.records import build, encode, tfds_metadata
 
 log = reporting.logger("tfds")
@@ -214,7 +215,7 @@ class CxrPhantoms(CxrNih):
         chances = dataset.resolve_prevalence(style.findings, [], style.single_label)
         specs = generate.plan(cfg.n, cfg.seed, chances, single_label=False, label_noise=cfg.label_noise)
         # Worker start-up costs more than it saves on a few hundred small images.
-        workers = 1 if cfg.n * cfg.size**2 < 200 * 256**2 else (os.cpu_count() or 1)
+        workers = 1 if cfg.n * cfg.size**2 < 200 * 256**2 else worker_count(0)
         dataset.write_dataset(out, specs, "nih", cfg.size, cfg.difficulty, cfg.seed, workers,
                               writers.LabelOptions(cfg.size, cfg.seed))
         return out

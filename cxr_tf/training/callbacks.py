@@ -12,7 +12,6 @@ import csv
 import json
 import logging
 import math
-import os
 import shutil
 import sys
 import time
@@ -23,6 +22,7 @@ import keras
 
 from cxr_tf import reporting
 from cxr_tf.errors import DataError
+from cxr_tf.io import atomic
 
 log = reporting.logger("fit")
 
@@ -115,10 +115,10 @@ class BestModel(keras.callbacks.Callback):
             return
         if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
             self.best = float(value)
-            partial = self.path.with_name(self.path.stem + ".partial.keras")
-            # A functional model over the same layers and weights, never compiled.
-            keras.Model(self.model.input, self.model.output, name=self.model.name).save(partial)
-            os.replace(partial, self.path)
+            # Keras picks the file format from the suffix, so the temporary ends in .keras too.
+            with atomic.replacing(self.path, self.path.with_name(self.path.stem + ".partial.keras")) as partial:
+                # A functional model over the same layers and weights, never compiled.
+                keras.Model(self.model.input, self.model.output, name=self.model.name).save(partial)
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):

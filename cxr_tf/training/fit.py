@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cxr_tf import config as config_lib
 from cxr_tf import reporting
 from cxr_tf.errors import UserError
+from cxr_tf.io import claims
 from cxr_tf.records.info import RecordsInfo
 from cxr_tf.training import strategy as strategy_lib
 from cxr_tf.training.fit_config import FitConfig
@@ -48,6 +49,10 @@ log = reporting.logger("fit")
 PHASE1_WEIGHTS = "phase1.weights.h5"
 PARAMS = "params.json"
 SUMMARY = "summary.json"
+# A run directory is the run's whose config.toml it holds. Placement, feedback and --verify do not change
+# what is learnt; anything else must match to resume.
+OWNER = claims.Owner(command="fit", config_file="config.toml", adopt_unmarked=True,
+                     ignore=frozenset({"strategy", "devices", "out", "verify", "log_every", "tensorboard_every"}))
 
 
 @dataclass(frozen=True)
@@ -73,20 +78,8 @@ def resolve_task(info: RecordsInfo, cfg: FitConfig) -> Task:
 def run_dir(cfg: FitConfig) -> Path:
     """The run directory (not created here); refuses one that holds a run with other settings (resuming
     needs the same)."""
-    from cxr_tf.records.output import require_directory
-
     run = Path(cfg.out or f"runs/{cfg.model}")
-    require_directory(str(run))
-    saved = run / "config.toml"
-    if saved.exists():
-        # Placement, feedback and --verify do not change what is learnt; anything else must match to resume.
-        placement = {"strategy", "devices", "out", "verify", "log_every", "tensorboard_every"}
-        before = {k: v for k, v in config_lib.load_toml(saved).items() if k not in placement}
-        now = {k: v for k, v in config_lib.to_dict(cfg).items() if k not in placement}
-        if before != now:
-            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-            raise UserError(f"--out {run} holds a run with other settings ({', '.join(changed)}); "
-                            "re-run with the same settings to resume, or choose another --out")
+    claims.claim(str(run), config_lib.to_dict(cfg), OWNER)
     return run
 
 
@@ -339,13 +332,13 @@ def _read_params(out: Path) -> dict[str, dict[str, int]]:
 def _finish_run(setup: Setup, cfg: FitConfig, run: Path, out: Path) -> dict[str, Any]:
     """Drop the backup, write ``summary.json`` (last: a run with a summary is finished, and re-running its
     command trains nothing again), remove a non-chief's scratch directory; returns the summary."""
-    from cxr_tf.records.output import atomic_write
+    from cxr_tf.io import atomic
     from cxr_tf.training import callbacks as cb
 
     shutil.rmtree(out / "backup", ignore_errors=True)
     best = cb.best_so_far(out / "history.csv", setup.task.monitor, "max")
     summary = {"run": str(run), "monitor": setup.task.monitor, "best": best, "params": _read_params(out),
                "epochs": cfg.epochs + (cfg.fine_tune_epochs if cfg.freeze == "backbone" else 0)}
-    atomic_write(str(out / SUMMARY), json.dumps(summary, indent=2))
+    atomic.write_text(str(out / SUMMARY), json.dumps(summary, indent=2))
     strategy_lib.remove_scratch(out, run)
     return summary
