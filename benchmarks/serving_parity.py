@@ -29,18 +29,19 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
+    from cxr_tf.evaluation import columns
     from cxr_tf.serving import predict
 
     evaluated = pd.read_csv(args.run / "eval" / args.split / "predictions.csv")
     model = predict.load_model(args.run)
-    classes = model.metadata["classes"]
+    classes = model.metadata.classes
     items = [predict.Item(path, args.images / path) for path in evaluated["path"]]
     predicted = predict.predict(model, items, batch_size=64)
     failed = [p for p in predicted if p.error is not None]
     if failed:
         raise SystemExit(f"{len(failed)} file(s) failed, first: {failed[0].path}: {failed[0].error}")
     served = np.array([[p.probabilities[name] for name in classes] for p in predicted])
-    delta = np.abs(served - evaluated[[f"prob_{name}" for name in classes]].to_numpy())
+    delta = np.abs(served - evaluated[[columns.probability(name) for name in classes]].to_numpy())
     print(f"{len(items)} images of {args.run} split {args.split}: |p(file) - p(record)|")
     for k, name in enumerate(classes):
         print(f"  {name:20s} max {delta[:, k].max():.2e}  mean {delta[:, k].mean():.2e}")

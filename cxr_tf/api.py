@@ -28,7 +28,8 @@ class Predictor:
     Attributes:
         classes: output classes, in column order.
         thresholds: class -> operating threshold on the probability (a label is ``p >= threshold``).
-        metadata: everything the export records (head, image_size, channels, resize...).
+        metadata: everything the export records (head, image_size, channels, resize...), as its JSON
+            object (``cxr_tf.models.metadata.ModelMetadata.to_dict``).
     """
 
     def __init__(self, model: Model) -> None:
@@ -36,15 +37,15 @@ class Predictor:
 
     @property
     def classes(self) -> list[str]:
-        return list(self._model.metadata["classes"])
+        return list(self._model.metadata.classes)
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return dict(self._model.metadata["thresholds"])
+        return dict(self._model.metadata.thresholds)
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return dict(self._model.metadata)
+        return self._model.metadata.to_dict()
 
     def predict(self, images: str | Path | np.ndarray | Sequence[str | Path | np.ndarray],
                 batch_size: int = 32) -> pd.DataFrame:
@@ -58,7 +59,7 @@ class Predictor:
 
         Returns:
             DataFrame with columns ``path`` (the file, or ``array N`` for the N-th array),
-            ``<class>_probability`` (float in [0, 1]), ``<class>_label`` (0/1) per class, and ``error``
+            ``prob_<class>`` (float in [0, 1]), ``pred_<class>`` (0/1) per class, and ``error``
             (why an image could not be used, else empty; its probabilities and labels are then NaN).
 
         Raises:
@@ -66,6 +67,7 @@ class Predictor:
         """
         import pandas as pd
 
+        from cxr_tf.evaluation import columns
         from cxr_tf.serving import predict
 
         single = isinstance(images, (str, Path, np.ndarray))
@@ -77,8 +79,8 @@ class Predictor:
                 items += predict.collect([image])
         results = predict.predict(self._model, items, batch_size)
         table = pd.DataFrame(predict.rows(results, self.classes), columns=predict.columns(self.classes))
-        dtypes = {f"{name}_probability": "float64" for name in self.classes}
-        dtypes |= {f"{name}_label": "Int8" for name in self.classes}  # <NA> for images that failed
+        dtypes = {columns.probability(name): "float64" for name in self.classes}
+        dtypes |= {columns.predicted(name): "Int8" for name in self.classes}  # <NA> for images that failed
         return table.astype({**dtypes, "error": "string"})
 
     def __repr__(self) -> str:

@@ -54,6 +54,7 @@ def main(argv: Sequence[str]) -> int:
     cfg = cli_options.parse(EvaluateConfig, argv, prog="python -m cxr_tf.evaluate",
                             description="Evaluate a trained run: per-class AUC, AP, sensitivity, specificity with CIs.")
     from cxr_tf.evaluation import evaluate
+    from cxr_tf.evaluation.formatting import summary_table
 
     start = time.perf_counter()
     result = evaluate.evaluate(cfg.run, split=cfg.split, records=cfg.records or None,
@@ -65,7 +66,7 @@ def main(argv: Sequence[str]) -> int:
     metrics = result.metrics
     print(f"{metrics['run']} on {metrics['records']}/{metrics['split']}: {metrics['examples']} images, "
           f"{metrics['patients']} patients, threshold {metrics['threshold']['method']}")
-    print(evaluate.summary_table(metrics))
+    print(summary_table(metrics))
     for row in metrics.get("noise_sweep", []):
         print(f"{row['noise']}:{row['level']:g}  mean AUC " + ("n/a" if row["mean_auc"] is None
                                                             else f"{row['mean_auc']:.3f}"))

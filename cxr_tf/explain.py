@@ -18,17 +18,13 @@ the rate and the rate a random peak would reach; the first overlays are written 
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from cxr_tf import cli, cli_options, config
 from cxr_tf.errors import UserError
-
-# Overlays written in --records mode: enough to eyeball, few enough for NIH's 880 boxed images.
-RECORD_OVERLAYS = 8
 
 
 @dataclass
@@ -53,100 +49,42 @@ def main(argv: Sequence[str]) -> int:
     cfg = parse_args(argv)
     if not cfg.images and cfg.records is None:
         raise UserError("python -m cxr_tf.explain: give IMAGE files or --records DIR (see --help)")
+    from cxr_tf.evaluation import explanations
     from cxr_tf.training import runs
 
     run = runs.load(cfg.run)
-    unknown = [name for name in cfg.classes or [] if name not in run.classes]
-    if unknown:
-        raise UserError(f"--class {', '.join(unknown)}: not a class of {run.path}; "
-                        f"its classes: {', '.join(run.classes)}")
     out = cfg.out or run.path / "explain"
-    out.mkdir(parents=True, exist_ok=True)
     model = run.load_model()
-    from cxr_tf.evaluation import explain
-
-    try:
-        explain.feature_layer(model, cfg.layer)
-    except ValueError as err:
-        raise UserError(f"--layer: {err}") from None
+    explanations.check_request(run, model, cfg.classes, cfg.layer)
+    out.mkdir(parents=True, exist_ok=True)
     if cfg.images:
-        explain_images(model, run, cfg, out)
+        done = explanations.explain_images(run, model, cfg.images, out, cfg.classes, cfg.layer)
+        for path, reason in done.skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        for overlay in done.overlays:
+            print(f"{overlay.file}  {overlay.class_name} p={overlay.probability:.3f}")
+        print(f"{len(done.overlays)} overlay(s) in {out}; {len(done.skipped)} unreadable file(s) skipped")
     if cfg.records is not None:
-        explain_records(model, run, cfg, out)
+        boxed = explanations.explain_records(run, model, cfg.records, cfg.split, out, limit=cfg.limit,
+                                             layer=cfg.layer)
+        for overlay in boxed.overlays:
+            print(f"{overlay.file}  {'hit' if overlay.hit else 'miss'}")
+        print_hit_rate(boxed.hit_rate, cfg.records, cfg.split)
+        if not boxed.hit_rate["overall"]["boxes"]:
+            print(f"no record of split {cfg.split} has a box of {', '.join(run.classes)}")
+        print(f"{boxed.file}; {len(boxed.overlays)} overlay(s) with boxes in {out}")
     return 0
 
 
-def explain_images(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
-    import numpy as np
-
-    from cxr_tf.io import imaging
-    from cxr_tf.training import runs
-    from cxr_tf.evaluation import explain
-    size, resize = run.config.image_size, run.info.resize
-    thresholds = run.thresholds()
-    written: set[Path] = set()
-    panels: dict[str, np.ndarray] = {}
-    skipped = 0
-    for path in map(Path, cfg.images):
-        gray, reason = imaging.load_gray8_or_reason(path)
-        if reason is not None:
-            print(f"skipped {path}: {reason}", file=sys.stderr)
-            skipped += 1
-            continue
-        image = run.input_spec.from_gray(gray)[np.newaxis]
-        probs = np.asarray(runs.probabilities(model(image, training=False), run.head))[0]
-        transform = imaging.resize(gray, size, resize)[1]
-        for name in cfg.classes or default_classes(run.classes, probs, thresholds):
-            heatmap = explain.grad_cam(model, image, run.classes.index(name), run.head, cfg.layer)[0]
-            target = unused(out / f"{explain.file_stem(path.stem)}_{explain.file_stem(name)}.png", written)
-            panel = explain.overlay(gray, heatmap, transform)
-            explain.save_png(target, panel)
-            panels[target.stem] = panel
-            print(f"{target}  {name} p={probs[run.classes.index(name)]:.3f}")
-            written.add(target)
-    explain.write_tensorboard(run.path, panels)
-    print(f"{len(written)} overlay(s) in {out}; {skipped} unreadable file(s) skipped")
-
-
-def unused(target: Path, written: set[Path]) -> Path:
-    """``target``, or ``<stem>_2.png``... when an earlier input of the same stem (a.png, a.jpg) took it."""
-    candidate, n = target, 1
-    while candidate in written:
-        n += 1
-        candidate = target.with_name(f"{target.stem}_{n}{target.suffix}")
-    return candidate
-
-
-def default_classes(classes: list[str], probs: Any, thresholds: dict[str, float] | None) -> list[str]:
-    """Classes at or above their threshold; without thresholds, or when none is, the top-scoring one."""
-    above = [c for c, p in zip(classes, probs) if thresholds is not None and p >= thresholds[c]]
-    return above or [classes[int(probs.argmax())]]
-
-
-def explain_records(model: Any, run: Any, cfg: ExplainConfig, out: Path) -> None:
-    from cxr_tf.evaluation import explain
-
-    counts, kept = explain.hit_rate(model, run, cfg.records, cfg.split, limit=cfg.limit, keep=RECORD_OVERLAYS,
-                                    layer=cfg.layer)
-    table = counts.to_json()
-    (out / "hit_rate.json").write_text(json.dumps(table, indent=2))
-    panels = {}
-    for pair in kept:
-        target = out / f"{explain.file_stem(Path(pair.path).stem)}_{explain.file_stem(pair.class_name)}.png"
-        panels[target.stem] = pair.render()
-        explain.save_png(target, panels[target.stem])
-        print(f"{target}  {'hit' if pair.hit else 'miss'}")
-    explain.write_tensorboard(run.path, panels)
+def print_hit_rate(table: dict[str, dict], records: str, split: str) -> None:
+    """The hit-rate table: per class and overall, hits, boxed pairs, rate and chance rate."""
     width = max(len(name) for name in table)
-    print(f"Grad-CAM peak inside a box, {cfg.records} split {cfg.split}:")
+    print(f"Grad-CAM peak inside a box, {records} split {split}:")
     print(f"{'class':<{width}}  {'hits':>5}  {'boxed':>5}  {'rate':>5}  {'chance':>6}")
     for name, row in table.items():
         rate = "-" if row["rate"] is None else f"{row['rate']:.3f}"
         chance = "-" if row["chance"] is None else f"{row['chance']:.3f}"
         print(f"{name:<{width}}  {row['hits']:>5}  {row['boxes']:>5}  {rate:>5}  {chance:>6}")
-    if not table["overall"]["boxes"]:
-        print(f"no record of split {cfg.split} has a box of {', '.join(run.classes)}")
-    print(f"{out / 'hit_rate.json'}; {len(kept)} overlay(s) with boxes in {out}")
 
 
 def console() -> None:

@@ -25,13 +25,13 @@ def main(argv: Sequence[str]) -> int:
 
     with records_info.naming_damaged_shards(cfg.records):
         summary = train(cfg)
-    if not summary.get("finished_earlier") and strategy.is_chief():  # only the chief writes the run directory
-        provenance.record(summary["run"], "fit", argv)
-    best = summary["best"]
-    print(f"{summary['run']}: {summary['epochs']} epochs, best {summary['monitor']} "
+    if not summary.finished_earlier and strategy.is_chief():  # only the chief writes the run directory
+        provenance.record(summary.run, "fit", argv)
+    best = summary.best
+    print(f"{summary.run}: {summary.epochs} epochs, best {summary.monitor} "
           + ("n/a" if best is None else f"{best:.4f}")
-          + f", {summary['params'][next(iter(summary['params']))]['total']:,} parameters"
-          + (" (finished earlier; nothing trained)" if summary.get("finished_earlier") else ""))
+          + f", {summary.parameters:,} parameters"
+          + (" (finished earlier; nothing trained)" if summary.finished_earlier else ""))
     return 0
 
 

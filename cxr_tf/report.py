@@ -46,7 +46,8 @@ def parse(argv: Sequence[str]) -> ReportConfig:
 
 def main(argv: Sequence[str]) -> int:
     cfg = parse(argv)
-    from cxr_tf.evaluation import compare, evaluate, report
+    from cxr_tf.evaluation import compare, report
+    from cxr_tf.evaluation.formatting import summary_table
 
     # All runs are read before any report is written, so a run not yet evaluated fails fast.
     evaluations = [report.load_evaluation(run, cfg.split) for run in cfg.runs]
@@ -54,7 +55,7 @@ def main(argv: Sequence[str]) -> int:
         md_path, html_path = report.write(ev)
         print(f"{ev.run.path}: {md_path}, {html_path}")
     if len(evaluations) == 1:
-        print(evaluate.summary_table(evaluations[0].metrics))
+        print(summary_table(evaluations[0].metrics))
         return 0
     md_path, csv_path, json_path, table = compare.write_comparison(evaluations, cfg.out, resamples=cfg.resamples,
                                                                    seed=cfg.seed)

@@ -43,7 +43,7 @@ def encoded_variants(gray: np.ndarray) -> dict[str, bytes]:
 def reference_probabilities(run: runs.Run, model, data: bytes, name: str = "") -> np.ndarray:
     """In-process prediction: ``input_spec.from_gray(decode_gray8(data))`` through the run's model, float [K]."""
     pixels = run.input_spec.from_gray(imaging.decode_gray8(data, name))
-    return np.asarray(runs.probabilities(model(pixels[None], training=False), run.head))[0]
+    return np.asarray(run.head.probabilities(model(pixels[None], training=False)))[0]
 
 
 def run_with_thresholds(phantom_run: Path, directory: Path) -> runs.Run:

@@ -39,10 +39,10 @@ def test_load_predicts_files_and_arrays_as_the_predict_command_does(phantom_run,
     assert model.classes == list(THRESHOLDS) and model.thresholds == THRESHOLDS
     assert table.columns.tolist() == command.columns.tolist()
     assert table["path"].tolist() == [str(tmp_path / "0.png"), "array 1", str(tmp_path / "broken.png"), "array 3"]
-    probabilities = [f"{name}_probability" for name in THRESHOLDS]
+    probabilities = [f"prob_{name}" for name in THRESHOLDS]
     np.testing.assert_allclose(table.loc[:1, probabilities].to_numpy(float), command[probabilities].to_numpy(),
                                atol=1e-6)
-    labels = [f"{name}_label" for name in THRESHOLDS]
+    labels = [f"pred_{name}" for name in THRESHOLDS]
     assert (table.loc[:1, labels].to_numpy(int) == command[labels].to_numpy()).all()
     assert table["error"].isna().tolist() == [True, True, False, False]
     assert table.loc[2:, probabilities].isna().all().all() and table.loc[2:, labels].isna().all().all()

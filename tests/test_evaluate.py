@@ -119,7 +119,7 @@ def test_metrics_hold_calibration_operating_points_errors_and_provenance(evaluat
 
 def test_calibrate_scales_val_fitted_and_travels_with_the_export(phantom_run, tmp_path):
     from cxr_tf.evaluation import calibration
-    from cxr_tf.serving import export, predict
+    from cxr_tf.serving import predict
 
     scratch_run = copy_run(phantom_run, tmp_path)
     assert cli.run(evaluate_cli.main, ["--run", str(scratch_run), "--calibrate", "platt", "--resamples", "0",
@@ -130,9 +130,9 @@ def test_calibrate_scales_val_fitted_and_travels_with_the_export(phantom_run, tm
     assert metrics["calibration"]["method"] == "platt"
     assert all("uncalibrated" in c for c in metrics["calibration"]["classes"].values())
     run = runs.load(scratch_run)
-    assert export.metadata(run)["calibration"] == fitted
+    assert run.model_metadata().calibration == fitted
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
-    raw = np.asarray(runs.probabilities(run.load_model()(pixels), run.head))
+    raw = np.asarray(run.head.probabilities(run.load_model()(pixels)))
     np.testing.assert_allclose(predict.load_model(scratch_run).probabilities(pixels),
                                calibration.apply_numpy(raw, fitted, run.classes), atol=1e-6)
     # Thresholds chosen again without --calibrate are on raw probabilities: the calibration goes.
@@ -149,8 +149,7 @@ def test_probabilities_and_labels_equal_the_model_on_make_dataset_images(evaluat
     ds = make_dataset(cfg.records, "test", classes=run.classes, uncertainty=cfg.uncertainty, blank=cfg.blank,
                       image_size=cfg.image_size, channels="gray1", batch_size=16, shuffle=False,
                       deterministic=True)
-    expected = np.asarray(runs.probabilities(run.load_model().predict(ds.map(lambda x, y, w: x), verbose=0),
-                                             run.head))
+    expected = np.asarray(run.head.probabilities(run.load_model().predict(ds.map(lambda x, y, w: x), verbose=0)))
     labels = np.concatenate([y.numpy() for _, y, _ in ds])
     predictions = pd.read_csv(evaluated / "eval" / "test" / "predictions.csv")
     np.testing.assert_allclose(predictions[[f"prob_{c}" for c in run.classes]], expected, atol=1e-6)

@@ -12,7 +12,8 @@ import pytest
 
 from cxr_tf import cli
 from cxr_tf import explain as explain_cli
-from cxr_tf.evaluation import explain
+from cxr_tf.evaluation import explain, explanations
+from cxr_tf.models.heads import HEADS
 from tests.conftest import PHANTOM_CLASSES
 
 SIDE = 32
@@ -60,7 +61,7 @@ def two_blobs() -> np.ndarray:
 @pytest.mark.parametrize("head, stride", [("multilabel", 1), ("multiclass", 1), ("multilabel3", 1), ("multilabel", 8)])
 @pytest.mark.parametrize("class_index", [0, 1])
 def test_cam_peaks_in_the_quadrant_the_class_logit_sees(head, stride, class_index):
-    heatmap = explain.grad_cam(quadrant_model(head, stride), two_blobs(), class_index, head)
+    heatmap = explain.grad_cam(quadrant_model(head, stride), two_blobs(), class_index, HEADS.get(head))
     assert heatmap.shape == (1, SIDE, SIDE) and heatmap.dtype == np.float32
     x, y = explain.peak(heatmap[0])
     assert (x > SIDE / 2, y > SIDE / 2) == QUADRANTS[class_index]
@@ -82,7 +83,7 @@ def test_zoo_models_give_a_unit_range_map_from_their_last_feature_layer(name, si
     assert explain.feature_layer(model).name == layer
     assert explain.feature_layer(model).output.shape[1] in (grid, grid * grid + 1)
     images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 1)).astype(np.float32)  # gray in
-    heatmaps = explain.grad_cam(model, images, 1, "multilabel")
+    heatmaps = explain.grad_cam(model, images, 1, HEADS.get("multilabel"))
     assert heatmaps.shape == (2, size, size) and heatmaps.dtype == np.float32
     assert 0.0 <= heatmaps.min() and heatmaps.max() <= 1.0
 
@@ -179,7 +180,7 @@ def test_hit_rates_of_the_trained_phantom_model_are_reported(records_explained):
 
 def test_records_mode_writes_overlays_with_boxes(records_explained):
     overlays = sorted(records_explained.glob("*.png"))
-    assert len(overlays) == explain_cli.RECORD_OVERLAYS
+    assert len(overlays) == explanations.RECORD_OVERLAYS
     image = cv2.imread(str(overlays[0]))
     assert image.shape[:2] == (256, 256)
     assert np.any(np.all(image == (0, 255, 0), axis=-1))  # a box outline

@@ -96,9 +96,9 @@ def consumer(run, exported, phantom_records, tmp_path_factory) -> dict:
 
 
 def test_metadata_falls_back_to_half_without_run_thresholds(phantom_run):
-    meta = export.metadata(runs.load(phantom_run))
-    assert meta["thresholds"] == {name: 0.5 for name in PHANTOM_CLASSES}
-    assert meta["thresholds_from"] == "default 0.5"
+    meta = runs.load(phantom_run).model_metadata()
+    assert meta.thresholds == {name: 0.5 for name in PHANTOM_CLASSES}
+    assert meta.thresholds_from == "default 0.5"
 
 
 @pytest.mark.slow  # with the other `consumer` tests: two exports and a fresh TensorFlow process
@@ -126,7 +126,7 @@ def test_pixels_signature_and_keras_files_in_a_fresh_process_agree_with_the_run_
     assert consumer["pixels"].shape[-1] == 1  # the model takes the gray image and makes its channels
     np.testing.assert_allclose(consumer["keras_logits"], logits, atol=1e-5)
     np.testing.assert_allclose(consumer["best_logits"], logits, atol=1e-5)
-    np.testing.assert_allclose(consumer["pixels_probabilities"], runs.probabilities(logits, run.head), atol=1e-5)
+    np.testing.assert_allclose(consumer["pixels_probabilities"], run.head.probabilities(logits), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -135,7 +135,8 @@ def test_metadata_round_trips_in_both_formats(run, exported, consumer):
     savedmodel_meta = json.loads((exported["savedmodel"] / export.SAVEDMODEL_METADATA).read_text())
     assert consumer["metadata"] == savedmodel_meta
     for meta in (keras_meta, savedmodel_meta):
-        assert {key: meta[key] for key in export.metadata(run)} == export.metadata(run)
+        expected = run.model_metadata().to_dict()
+        assert {key: meta[key] for key in expected} == expected
         assert meta["classes"] == PHANTOM_CLASSES and meta["thresholds"] == THRESHOLDS
         assert (meta["head"], meta["image_size"], meta["stored_size"], meta["channels"], meta["resize"]) == (
             "multilabel", 64, 64, "enhance", "pad")
@@ -198,7 +199,7 @@ def test_a_calibrated_run_exports_its_scaling_and_the_savedmodel_applies_it(phan
     from cxr_tf.evaluation import calibration
 
     run = run_with_thresholds(phantom_run, tmp_path)
-    fitted = {"method": "platt", "split": "val", "head": run.head,
+    fitted = {"method": "platt", "split": "val", "head": run.head.name,
               "classes": {c: {"slope": 0.5 + i, "intercept": -0.3 * i} for i, c in enumerate(run.classes)}}
     run.save_calibration(fitted)
     out = export.export(run, "savedmodel", tmp_path / "sm")
@@ -206,7 +207,7 @@ def test_a_calibrated_run_exports_its_scaling_and_the_savedmodel_applies_it(phan
     meta = json.loads(loaded.signatures["metadata"]()["json"].numpy())
     assert meta["calibration"] == fitted
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
-    raw = np.asarray(runs.probabilities(run.load_model()(pixels, training=False), run.head))
+    raw = np.asarray(run.head.probabilities(run.load_model()(pixels, training=False)))
     served = loaded.signatures["pixels"](pixels=tf.constant(pixels))
     np.testing.assert_allclose(served["probabilities"].numpy(), calibration.apply_numpy(raw, fitted, run.classes),
                                atol=1e-5)

@@ -62,13 +62,16 @@ def test_build_skips_devices_fifos_folders_and_link_loops_with_a_reason_and_keep
 
 
 def test_predict_lists_devices_fifos_folders_and_link_loops_as_errors(tmp_path):
+    from cxr_tf.models.heads import HEADS
+    from cxr_tf.models.metadata import ModelMetadata
+    from cxr_tf.pipeline.model_input import InputSpec
+
     root = tmp_path / "scans"
     expected = hostile_root(root)
     (root / "good.png").write_bytes(make.png(make.gradient()))
-    model = predict.Model(tmp_path, {"image_size": 32, "stored_size": 32, "resize": "pad", "channels": "gray1",
-                                     "classes": ["A"],
-                                     "thresholds": {"A": 0.5}},
-                          lambda pixels: np.full((len(pixels), 1), 0.25, np.float32))
+    meta = ModelMetadata(["A"], HEADS.get("multilabel"), {"A": 0.5}, "run", InputSpec(32, 32, "pad", "gray1"),
+                         "cnn5", str(tmp_path), "0")
+    model = predict.Model(tmp_path, meta, lambda pixels: np.full((len(pixels), 1), 0.25, np.float32))
     del expected["folder.png"]  # a folder in a walked directory is walked, not read
     results = {Path(p.path).name: p for p in predict.predict(model, predict.collect([root]))}
     assert {name: results[name].error for name in expected} == expected

@@ -135,3 +135,15 @@ def test_s4_scratch_cnn_is_five_convolutions_one_pool_three_dense_layers_and_dro
     assert layer_kinds(model) == ["conv"] * 5 + ["pool", "dense", "dropout", "dense", "dense"]
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.ReLU)]) == 7
     assert model.output_shape == (None, 3)
+
+
+def test_freeze_stages_follows_the_stages_the_model_declares_not_its_name():
+    model = build_model("cnn5", num_classes=2, image_size=32)
+    freeze.declare_stages(model, [("block2_",)])  # what a builder with one stage, block 2, would record
+    assert freeze.freeze_stages(model, 1) and not model.get_layer("block2_conv").trainable
+    assert model.get_layer("block1_conv").trainable
+    with pytest.raises(UserError, match="--freeze-stages 2: cnn5 has 1 stages"):
+        freeze.freeze_stages(model, 2)
+    plain = keras.Model(model.inputs, model.outputs, name="cnn5")
+    with pytest.raises(ValueError, match="declares no backbone stages"):
+        freeze.freeze_stages(plain, 1)

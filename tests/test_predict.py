@@ -64,8 +64,8 @@ def read_output(path: Path, fmt: str) -> tuple[dict[str, dict], dict]:
                 document["summary"])
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     out = {row["path"]: {"probabilities": None if row["error"] else
-                         [float(row[f"{c}_probability"]) for c in PHANTOM_CLASSES],
-                         "labels": None if row["error"] else [int(row[f"{c}_label"]) for c in PHANTOM_CLASSES],
+                         [float(row[f"prob_{c}"]) for c in PHANTOM_CLASSES],
+                         "labels": None if row["error"] else [int(row[f"pred_{c}"]) for c in PHANTOM_CLASSES],
                          "error": row["error"] or None} for row in rows}
     failed = sum(r["error"] is not None for r in out.values())
     return out, {"images": len(rows), "predicted": len(rows) - failed, "failed": failed}
@@ -98,7 +98,7 @@ def test_predictions_agree_across_run_keras_and_savedmodel(models, images):
     results = {}
     for kind, path in models.items():
         model = predict.load_model(path)
-        assert model.metadata["classes"] == PHANTOM_CLASSES and model.metadata["thresholds"] == THRESHOLDS
+        assert model.metadata.classes == PHANTOM_CLASSES and model.metadata.thresholds == THRESHOLDS
         results[kind] = predict.predict(model, items, batch_size=3)
     probabilities = {kind: np.array([p.probabilities[c] for p in preds if p.error is None for c in PHANTOM_CLASSES])
                      for kind, preds in results.items()}

@@ -13,12 +13,14 @@ import tensorflow as tf
 
 from cxr_tf import cli, predict as predict_cli
 from cxr_tf.io import imaging
+from cxr_tf.models.metadata import ModelMetadata
 from cxr_tf.training import runs
 from cxr_tf.serving import export
 from tests import image_factory as make
 
-META = {"image_size": 32, "stored_size": 32, "channels": "enhance", "head": "multilabel", "classes": ["A", "B"],
-        "thresholds": {"A": 0.5, "B": 0.5}, "resize": "pad"}
+META = {"format": 2, "classes": ["A", "B"], "head": "multilabel", "thresholds": {"A": 0.5, "B": 0.5},
+        "thresholds_from": "run", "image_size": 32, "stored_size": 32, "resize": "pad", "channels": "enhance",
+        "model": "tiny", "source_run": "/nowhere", "cxr_tf_version": "0", "calibration": None}
 
 
 def tiny_model(lambda_layer: bool = False) -> keras.Model:
@@ -32,7 +34,7 @@ def tiny_model(lambda_layer: bool = False) -> keras.Model:
 @pytest.fixture(scope="module")
 def serving(tmp_path_factory):
     directory = tmp_path_factory.mktemp("savedmodel")
-    export._write_savedmodel(tiny_model(), META, directory)
+    export._write_savedmodel(tiny_model(), ModelMetadata.from_dict(META), directory)
     return tf.saved_model.load(str(directory)).signatures["serving_default"]
 
 

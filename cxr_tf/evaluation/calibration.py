@@ -20,7 +20,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-METHODS = ("temperature", "platt")
+from cxr_tf.registry import Choices
+
+METHODS = Choices("calibration method", ("temperature", "platt"))
 DEFAULT_BINS = 10
 FILE = "calibration.json"
 # Probabilities are clipped before their logit: a float32 sigmoid saturates at exactly 0 or 1.
@@ -83,7 +85,8 @@ def fit(y: np.ndarray, prob: np.ndarray, method: str, head: str, classes: Sequen
 
     Args:
         y: [N, K] 0/1 labels (one-hot for ``head="multiclass"``). prob: [N, K] probabilities.
-        head: the run's head; ``multiclass`` fits one temperature over the softmax (no Platt).
+        head: the run's head name (``cxr_tf.models.heads``); an exclusive head (``multiclass``) fits one
+            temperature over the softmax (no Platt).
         mask: [N, K] True where a label counts (U-Ignore). split: recorded as where it was fitted.
 
     Returns:
@@ -93,14 +96,16 @@ def fit(y: np.ndarray, prob: np.ndarray, method: str, head: str, classes: Sequen
     """
     from scipy.optimize import minimize
 
-    if method not in METHODS:
-        raise ValueError(f"calibration method {method!r}: use one of {', '.join(METHODS)}")
-    if head == "multiclass" and method != "temperature":
+    from cxr_tf.models.heads import HEADS
+
+    METHODS.check(method)
+    exclusive = HEADS.get(head).exclusive
+    if exclusive and method != "temperature":
         raise ValueError("a single-label (softmax) head is calibrated by temperature scaling only")
     y, prob = np.asarray(y, np.float64), np.asarray(prob, np.float64)
     mask = np.ones(y.shape, bool) if mask is None else np.asarray(mask, bool)
     params = {name: {"slope": 1.0, "intercept": 0.0} for name in classes}
-    if head == "multiclass":
+    if exclusive:
         log_p = np.log(np.clip(prob, EPSILON, 1.0))
 
         def multiclass_nll(theta: np.ndarray) -> float:
@@ -137,10 +142,12 @@ def apply(prob: Any, calibration: dict[str, Any] | None, classes: Sequence[str])
         return prob
     from keras import ops
 
+    from cxr_tf.models.heads import HEADS
+
     slope = ops.convert_to_tensor([calibration["classes"][c]["slope"] for c in classes], "float32")
     intercept = ops.convert_to_tensor([calibration["classes"][c]["intercept"] for c in classes], "float32")
     p = ops.clip(ops.cast(prob, "float32"), EPSILON, 1.0 - EPSILON)
-    if calibration["head"] == "multiclass":
+    if HEADS.get(calibration["head"]).exclusive:
         return ops.softmax(slope * ops.log(p) + intercept, axis=-1)
     return ops.sigmoid(slope * (ops.log(p) - ops.log1p(-p)) + intercept)
 

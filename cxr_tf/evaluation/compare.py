@@ -23,18 +23,18 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from cxr_tf.evaluation import bootstrap
+from cxr_tf.evaluation import bootstrap, columns
 from cxr_tf.evaluation.formatting import fmt, with_ci
 from cxr_tf.evaluation.document import Table
-from cxr_tf.evaluation.report import Evaluation
+from cxr_tf.evaluation.report import EvaluatedRun
 
 
-def _phases(ev: Evaluation) -> list[dict[str, int]]:
+def _phases(ev: EvaluatedRun) -> list[dict[str, int]]:
     """``params.json`` entries in training order (``train``, or ``phase1`` then ``phase2``)."""
     return list((ev.params or {}).values())
 
 
-def comparison(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
+def comparison(evaluations: Sequence[EvaluatedRun]) -> pd.DataFrame:
     """One row per run; numbers unformatted (NaN where a run lacks one).
 
     Columns: ``run``, ``model``, ``task``, ``parameters`` and ``trainable`` (of the last training phase),
@@ -65,7 +65,7 @@ def comparison(evaluations: Sequence[Evaluation]) -> pd.DataFrame:
     return frame
 
 
-def comparison_table(frame: pd.DataFrame, evaluations: Sequence[Evaluation]) -> Table:
+def comparison_table(frame: pd.DataFrame, evaluations: Sequence[EvaluatedRun]) -> Table:
     """``comparison``'s numbers formatted; a two-phase run lists its trainable parameters per phase."""
     def count(value: float) -> str:
         return "n/a" if pd.isna(value) else f"{int(value):,}"
@@ -139,7 +139,7 @@ def delong_test(y_true: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray) 
     return delta, float(2.0 * norm.sf(abs(delta) / np.sqrt(variance)))
 
 
-def paired(a: Evaluation, b: Evaluation, *, resamples: int, seed: int, level: float = 0.95) -> dict[str, Any]:
+def paired(a: EvaluatedRun, b: EvaluatedRun, *, resamples: int, seed: int, level: float = 0.95) -> dict[str, Any]:
     """Per-class paired comparison of run ``a`` with run ``b`` on the images both were evaluated on.
 
     Images are matched by ``path``; a label the two runs disagree on (different label policies) or that
@@ -155,11 +155,11 @@ def paired(a: Evaluation, b: Evaluation, *, resamples: int, seed: int, level: fl
     out: dict[str, Any] = {"run_a": str(a.run.path), "run_b": str(b.run.path), "shared_images": int(len(joined)),
                            "classes": {}}
     for name in [c for c in a.run.classes if c in b.run.classes]:
-        la, lb = joined[f"label_{name}_a"], joined[f"label_{name}_b"]
+        la, lb = joined[f"{columns.label(name)}_a"], joined[f"{columns.label(name)}_b"]
         keep = (la.notna() & lb.notna() & (la == lb)).to_numpy(bool)
         y = la[keep].to_numpy().astype(int)
-        scores = np.stack([joined.loc[keep, f"prob_{name}_a"].to_numpy(np.float64),
-                           joined.loc[keep, f"prob_{name}_b"].to_numpy(np.float64)], axis=1)
+        scores = np.stack([joined.loc[keep, f"{columns.probability(name)}_a"].to_numpy(np.float64),
+                           joined.loc[keep, f"{columns.probability(name)}_b"].to_numpy(np.float64)], axis=1)
         entry: dict[str, Any] = {"n": int(keep.sum()), "positives": int(y.sum()), "auc_a": None, "auc_b": None,
                                  "delta_auc": None, "delta_auc_ci": None, "p_delong": None, "dropped": None}
         if 0 < y.sum() < len(y):
@@ -177,7 +177,7 @@ def paired(a: Evaluation, b: Evaluation, *, resamples: int, seed: int, level: fl
     return out
 
 
-def paired_comparisons(evaluations: Sequence[Evaluation], *, resamples: int, seed: int) -> dict[str, Any]:
+def paired_comparisons(evaluations: Sequence[EvaluatedRun], *, resamples: int, seed: int) -> dict[str, Any]:
     """``comparison.json``: ``paired`` for every pair of runs (in the order given), with the bootstrap used."""
     return {"split": evaluations[0].split,
             "bootstrap": {"resamples": resamples, "seed": seed, "level": 0.95, "unit": "patient"},
@@ -196,7 +196,7 @@ def paired_table(comparisons: dict[str, Any]) -> Table:
     return Table(["runs (A - B)", "class", "n", "positives", "AUC A", "AUC B", "dAUC [95 % CI]", "p (DeLong)"], rows)
 
 
-def write_comparison(evaluations: Sequence[Evaluation], out: str | Path, *, resamples: int = 1000,
+def write_comparison(evaluations: Sequence[EvaluatedRun], out: str | Path, *, resamples: int = 1000,
                      seed: int = 0) -> tuple[Path, Path, Path, str]:
     """Write the comparison: Markdown, CSV (the run table's numbers) and ``comparison.json`` (paired tests).
 

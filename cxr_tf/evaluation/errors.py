@@ -19,6 +19,7 @@ from cxr_tf.io.imaging import Transform
 
 if TYPE_CHECKING:
     from cxr_tf.evaluation.evaluate import Predictions
+    from cxr_tf.models.heads import Head
     from cxr_tf.training.runs import Run
 
 PER_CLASS = 3
@@ -27,12 +28,12 @@ INDEX_FILE = "errors.json"
 KINDS = {"fp": "false positive", "fn": "false negative"}
 
 
-def select(preds: Predictions, classes: Sequence[str], head: str, thresholds: np.ndarray | None,
+def select(preds: Predictions, classes: Sequence[str], head: Head, thresholds: np.ndarray | None,
            per_class: int = PER_CLASS) -> list[dict[str, Any]]:
     """The most confident errors of every class, as ``errors.json`` entries without their file.
 
-    A multilabel class is predicted when its probability reaches ``thresholds[k]``; a single-label
-    (multiclass) image is predicted as its top class. Masked labels are never errors.
+    A class is predicted as ``head.decisions`` says: when its probability reaches ``thresholds[k]``, or
+    for a single-label (exclusive) head when it is the image's top class. Masked labels are never errors.
 
     Returns:
         Dicts ``{"class", "kind" ("fp" | "fn"), "rank" (1-based), "index" (row of predictions.csv),
@@ -40,16 +41,16 @@ def select(preds: Predictions, classes: Sequence[str], head: str, thresholds: np
         false negatives.
     """
     out = []
+    decisions = head.decisions(preds.probs, thresholds)
     for k, name in enumerate(classes):
-        prob = preds.probs[:, k]
-        predicted = preds.probs.argmax(axis=1) == k if head == "multiclass" else prob >= thresholds[k]
+        prob, predicted = preds.probs[:, k], decisions[:, k]
         truth = preds.labels[:, k] > 0.5
         for kind, wrong, order in (("fp", ~truth & predicted, -prob), ("fn", truth & ~predicted, prob)):
             rows = np.flatnonzero(wrong & preds.mask[:, k])
             for rank, index in enumerate(rows[np.argsort(order[rows], kind="stable")][:per_class], start=1):
                 out.append({"class": name, "kind": kind, "rank": rank, "index": int(index),
                             "path": str(preds.paths[index]), "probability": float(prob[index]),
-                            "threshold": None if head == "multiclass" else float(thresholds[k])})
+                            "threshold": None if head.exclusive else float(thresholds[k])})
     return out
 
 

@@ -5,7 +5,7 @@ One call writes ``<run>/eval/<split>/`` (or ``out``):
 * ``predictions.csv``: ``path``, ``patient``, ``view``, ``projection``, ``sex``, ``age`` (empty where the
   source does not record them), then ``label_C`` (1/0 under the run's label policy, empty where the
   policy masks the label) and ``prob_C`` (positive-class probability, calibrated with ``--calibrate``)
-  per class, one row per example in records order.
+  per class (``columns.py``), one row per example in records order.
 * ``metrics.json``: ``metrics.multilabel_metrics`` / ``multiclass_metrics`` plus what was evaluated
   (run, split, records, threshold, bootstrap), ``calibration`` (Brier, ECE, reliability curves;
   ``calibration.py``), ``operating_points`` (``operating_points.py``), ``subgroups``
@@ -32,7 +32,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,10 +40,12 @@ import pandas as pd
 from cxr_tf import reporting
 from cxr_tf.training import runs
 from cxr_tf.errors import UserError
-from cxr_tf.evaluation import bootstrap, calibration, errors, metrics as metrics_lib, operating_points, \
+from cxr_tf.evaluation import bootstrap, calibration, columns, errors, metrics as metrics_lib, operating_points, \
     provenance, subgroups
-from cxr_tf.evaluation.formatting import fmt, with_ci
 from cxr_tf.records import features as record_features
+
+if TYPE_CHECKING:
+    from cxr_tf.models.heads import Head
 
 VAL_SPLIT = "val"
 CI_LEVEL = 0.95
@@ -70,7 +72,7 @@ class Predictions:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluationOutput:
     """What ``evaluate`` wrote: ``metrics`` is the content of ``metrics.json``, ``directory`` holds it."""
 
     metrics: dict[str, Any]
@@ -119,8 +121,8 @@ def check_records(run: runs.Run, records: str, splits: Sequence[str], verify: bo
     if missing:
         raise UserError(f"--records {records}: no class(es) {', '.join(missing)} of the run; "
                         f"these records have {', '.join(info.classes)}")
-    if (info.task == "multiclass") != (run.head == "multiclass"):
-        raise UserError(f"--records {records}: a {info.task} dataset, but the run's head is {run.head}")
+    if info.task != run.head.task:
+        raise UserError(f"--records {records}: a {info.task} dataset, but the run's head is {run.head.name}")
     for split in splits:
         if split not in info.splits:
             raise UserError(f"--records {records}: no split {split!r}; it has {', '.join(info.splits)}")
@@ -186,9 +188,8 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
     probs, labels, weights = [], [], []
     with records_info.naming_damaged_shards(records):
         for images, y, w in reporting.progress(ds, desc=f"{split}{' ' + noise if noise else ''}", unit="batch"):
-            probs.append(np.asarray(runs.probabilities(model.predict_on_batch(images), run.head)))
-            # U-MultiClass labels are one-hot over (negative, positive, uncertain): keep "positive".
-            labels.append(y.numpy()[..., 1] if run.head == "multilabel3" else y.numpy())
+            probs.append(np.asarray(run.head.probabilities(model.predict_on_batch(images))))
+            labels.append(run.head.positive_labels(y.numpy()))
             weights.append(w.numpy())
         ids = example_ids(records, split, run.classes, cfg.exclusive_classes)
     paths, patients = ids.pop("path"), ids.pop("patient")
@@ -198,13 +199,13 @@ def predict(run: runs.Run, model: Any, records: str, split: str, *, batch_size: 
                        np.concatenate(probs), ids)
 
 
-def score(preds: Predictions, classes: Sequence[str], head: str, thresholds: np.ndarray | None, *,
+def score(preds: Predictions, classes: Sequence[str], head: Head, thresholds: np.ndarray | None, *,
           resamples: int, seed: int) -> dict[str, Any]:
     """``metrics_lib`` metrics of predictions, with ``mean_auc_ci`` (None where it cannot be bootstrapped).
 
-    ``thresholds``: [K] operating thresholds of a multilabel head (unused for ``multiclass``).
+    ``thresholds``: [K] operating thresholds of a multilabel head (unused for an exclusive head).
     """
-    if head == "multiclass":
+    if head.exclusive:
         out = metrics_lib.multiclass_metrics(preds.labels, preds.probs, preds.patients, classes,
                                              resamples=resamples, seed=seed)
         if resamples and out["mean_auc"] is not None:
@@ -219,14 +220,14 @@ def score(preds: Predictions, classes: Sequence[str], head: str, thresholds: np.
 
 def write_predictions(path: Path, preds: Predictions, classes: Sequence[str]) -> pd.DataFrame:
     """``predictions.csv`` (module docstring) of ``preds``; returns the written table."""
-    columns: dict[str, Any] = {"path": preds.paths, "patient": preds.patients}
+    table: dict[str, Any] = {"path": preds.paths, "patient": preds.patients}
     for name, values in preds.attributes.items():
-        columns[name] = pd.array(np.where(values < 0, np.nan, values), dtype="Int64") if values.dtype.kind == "i" \
+        table[name] = pd.array(np.where(values < 0, np.nan, values), dtype="Int64") if values.dtype.kind == "i" \
             else values
     for k, name in enumerate(classes):
-        columns[f"label_{name}"] = pd.array(np.where(preds.mask[:, k], preds.labels[:, k], np.nan), dtype="Int64")
-        columns[f"prob_{name}"] = preds.probs[:, k].astype(np.float64)
-    frame = pd.DataFrame(columns)
+        table[columns.label(name)] = pd.array(np.where(preds.mask[:, k], preds.labels[:, k], np.nan), dtype="Int64")
+        table[columns.probability(name)] = preds.probs[:, k].astype(np.float64)
+    frame = pd.DataFrame(table)
     frame.to_csv(path, index=False, float_format="%.6f")
     return frame
 
@@ -238,7 +239,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
              at_specificity: Sequence[float] = operating_points.DEFAULT_SPECIFICITIES,
              at_sensitivity: Sequence[float] = operating_points.DEFAULT_SENSITIVITIES,
              gallery: int = errors.PER_CLASS, argv: Sequence[str] | None = None,
-             verify: bool = False) -> Evaluation:
+             verify: bool = False) -> EvaluationOutput:
     """Predict ``split`` with the run's best model, score it and write the files of the module docstring.
 
     Args:
@@ -258,45 +259,23 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
         argv: the command's arguments, recorded in ``metrics.json["provenance"]``.
         verify: compare every shard's sha256 with dataset.json before reading.
     """
-    sweeps = [parse_sweep(spec) for spec in noise_sweep]
-    bad = [t for t in (*at_specificity, *at_sensitivity) if not 0.0 < t < 1.0]
-    if bad:
-        raise UserError(f"--at-specificity/--at-sensitivity {bad[0]:g}: use values between 0 and 1, e.g. 0.9")
-    if calibrate is not None and calibrate not in calibration.METHODS:
-        raise UserError(f"--calibrate {calibrate}: use one of {', '.join(calibration.METHODS)}")
-    run = runs.load(run_dir)
-    if calibrate == "platt" and run.head == "multiclass":
-        raise UserError(f"--calibrate platt: {run.path} is a single-label (softmax) run; use --calibrate temperature")
-    records = records or run.config.records
-    choose = run.head != "multiclass" and isinstance(threshold, str)
-    check_records(run, records, [split, VAL_SPLIT] if choose or calibrate else [split],
-                  verify=verify)
     from cxr_tf.records import info as records_info
 
+    sweeps = _check_options(noise_sweep, at_specificity, at_sensitivity, calibrate)
+    run = runs.load(run_dir)
+    if calibrate == "platt" and run.head.exclusive:
+        raise UserError(f"--calibrate platt: {run.path} is a single-label (softmax) run; use --calibrate temperature")
+    records = records or run.config.records
+    # Thresholds chosen by a method (not fixed) are chosen on the validation split, and saved with the run.
+    choose = not run.head.exclusive and isinstance(threshold, str)
+    check_records(run, records, [split, VAL_SPLIT] if choose or calibrate else [split], verify=verify)
     has_val = VAL_SPLIT in records_info.RecordsInfo.load(records).splits
     model = run.load_model()
-    predict_kw = {"batch_size": batch_size, "seed": seed}
-    preds = predict(run, model, records, split, **predict_kw)
-    val = predict(run, model, records, VAL_SPLIT, **predict_kw) if has_val else None
-
-    fitted, raw_probs = None, preds.probs
-    if calibrate is not None:
-        fitted = calibration.fit(val.labels, val.probs, calibrate, run.head, run.classes, mask=val.mask)
-        run.save_calibration(fitted)
-        preds = dataclasses.replace(preds, probs=calibration.apply_numpy(preds.probs, fitted, run.classes))
-        val = dataclasses.replace(val, probs=calibration.apply_numpy(val.probs, fitted, run.classes))
-    elif choose:
-        run.save_calibration(None)
-
-    thresholds, threshold_info = None, {"method": "argmax", "split": None}
-    if run.head != "multiclass":
-        if choose:
-            thresholds = metrics_lib.choose_thresholds(val.labels, val.probs, threshold, val.mask)
-            run.save_thresholds(dict(zip(run.classes, map(float, thresholds))), threshold, VAL_SPLIT)
-            threshold_info = {"method": threshold, "split": VAL_SPLIT}
-        else:
-            thresholds = np.full(len(run.classes), float(threshold))
-            threshold_info = {"method": threshold, "split": None}
+    preds = predict(run, model, records, split, batch_size=batch_size, seed=seed)
+    val = predict(run, model, records, VAL_SPLIT, batch_size=batch_size, seed=seed) if has_val else None
+    raw_probs = preds.probs
+    preds, val, fitted = _calibrate(run, preds, val, calibrate, forget=choose)
+    thresholds, threshold_info = _operating_thresholds(run, val, threshold, choose)
     scores = score(preds, run.classes, run.head, thresholds, resamples=resamples, seed=seed)
     result: dict[str, Any] = {
         "run": str(run.path), "split": split, "records": str(records), "model": run.config.model,
@@ -306,30 +285,106 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
         **scores,
     }
     result["calibration"] = calibration_metrics(preds, raw_probs, run.classes, bins, fitted)
-    result["operating_points"] = {
-        "split": VAL_SPLIT if val is not None else None,
-        "classes": {} if val is None else {
-            name: operating_points.operating_points(
-                val.labels[val.mask[:, k], k], val.probs[val.mask[:, k], k], preds.labels[preds.mask[:, k], k],
-                preds.probs[preds.mask[:, k], k], preds.patients[preds.mask[:, k]], specificities=at_specificity,
-                sensitivities=at_sensitivity, resamples=resamples, seed=seed, level=CI_LEVEL)
-            for k, name in enumerate(run.classes)}}
-
-    sweep_rows = []
-    for name, levels in sweeps:
-        for level in levels:
-            # The clean level goes through the same pipeline: noise.py returns the image untouched there.
-            noisy = predict(run, model, records, split, noise=f"{name}:{level}", **predict_kw)
-            noisy = dataclasses.replace(noisy, probs=calibration.apply_numpy(noisy.probs, fitted, run.classes))
-            at_level = score(noisy, run.classes, run.head, thresholds, resamples=resamples, seed=seed)
-            sweep_rows.append({"noise": name, "level": level, "mean_auc": at_level["mean_auc"],
-                               "mean_auc_ci": at_level["mean_auc_ci"],
-                               "auc": {c: at_level["classes"][c]["auc"] for c in run.classes},
-                               "accuracy": at_level.get("accuracy")})
+    result["operating_points"] = _operating_points(preds, val, run.classes, at_specificity, at_sensitivity,
+                                                   resamples=resamples, seed=seed)
+    sweep_rows = [row for name, levels in sweeps for row in _noise_rows(
+        run, model, records, split, name, levels, fitted, thresholds, batch_size=batch_size, resamples=resamples,
+        seed=seed)]
     if sweeps:
         result["noise_sweep"] = sweep_rows
-
     directory = Path(out) if out else run.path / "eval" / split
+    result = _write_outputs(directory, run, model, records, split, preds, thresholds, result, gallery,
+                            resamples=resamples, seed=seed, argv=argv)
+    if sweeps:
+        _write_sweep(directory / "noise_sweep.csv", sweep_rows, run.classes)
+    write_tensorboard(run, result, records)
+    return EvaluationOutput(result, directory)
+
+
+def _check_options(noise_sweep: Sequence[str], at_specificity: Sequence[float], at_sensitivity: Sequence[float],
+                   calibrate: str | None) -> list[tuple[str, list[float]]]:
+    """The parsed noise sweeps; a bad sweep, operating-point target or calibration method is a ``UserError``."""
+    sweeps = [parse_sweep(spec) for spec in noise_sweep]
+    bad = [t for t in (*at_specificity, *at_sensitivity) if not 0.0 < t < 1.0]
+    if bad:
+        raise UserError(f"--at-specificity/--at-sensitivity {bad[0]:g}: use values between 0 and 1, e.g. 0.9")
+    if calibrate is not None:
+        calibration.METHODS.check(calibrate, "--calibrate")
+    return sweeps
+
+
+def _calibrate(run: runs.Run, preds: Predictions, val: Predictions | None, method: str | None, *,
+               forget: bool) -> tuple[Predictions, Predictions | None, dict[str, Any] | None]:
+    """Fit ``method`` on ``val``, save it as the run's calibration and apply it to both splits.
+
+    Without a method the predictions are returned as they are, and with ``forget`` (thresholds chosen
+    again, on uncalibrated probabilities) an earlier calibration of the run is removed.
+
+    Returns:
+        (preds, val, the fitted calibration or None).
+    """
+    if method is None:
+        if forget:
+            run.save_calibration(None)
+        return preds, val, None
+    fitted = calibration.fit(val.labels, val.probs, method, run.head.name, run.classes, mask=val.mask)
+    run.save_calibration(fitted)
+    preds = dataclasses.replace(preds, probs=calibration.apply_numpy(preds.probs, fitted, run.classes))
+    val = dataclasses.replace(val, probs=calibration.apply_numpy(val.probs, fitted, run.classes))
+    return preds, val, fitted
+
+
+def _operating_thresholds(run: runs.Run, val: Predictions | None, threshold: str | float,
+                          choose: bool) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The [K] operating thresholds (None for an exclusive head, whose prediction is its top class) and
+    ``metrics.json["threshold"]``; thresholds chosen on ``val`` are saved as the run's ``thresholds.json``."""
+    if run.head.exclusive:
+        return None, {"method": "argmax", "split": None}
+    if not choose:
+        return np.full(len(run.classes), float(threshold)), {"method": threshold, "split": None}
+    thresholds = metrics_lib.choose_thresholds(val.labels, val.probs, threshold, val.mask)
+    run.save_thresholds(dict(zip(run.classes, map(float, thresholds))), threshold, VAL_SPLIT)
+    return thresholds, {"method": threshold, "split": VAL_SPLIT}
+
+
+def _operating_points(preds: Predictions, val: Predictions | None, classes: Sequence[str],
+                      at_specificity: Sequence[float], at_sensitivity: Sequence[float], *, resamples: int,
+                      seed: int) -> dict[str, Any]:
+    """``metrics.json["operating_points"]``: per class, thresholds chosen on ``val`` at each target
+    specificity and sensitivity, scored on ``preds`` (none without a validation split)."""
+    if val is None:
+        return {"split": None, "classes": {}}
+    return {"split": VAL_SPLIT, "classes": {
+        name: operating_points.operating_points(
+            val.labels[val.mask[:, k], k], val.probs[val.mask[:, k], k], preds.labels[preds.mask[:, k], k],
+            preds.probs[preds.mask[:, k], k], preds.patients[preds.mask[:, k]], specificities=at_specificity,
+            sensitivities=at_sensitivity, resamples=resamples, seed=seed, level=CI_LEVEL)
+        for k, name in enumerate(classes)}}
+
+
+def _noise_rows(run: runs.Run, model: Any, records: str, split: str, name: str, levels: Sequence[float],
+                fitted: dict[str, Any] | None, thresholds: np.ndarray | None, *, batch_size: int, resamples: int,
+                seed: int) -> list[dict[str, Any]]:
+    """One ``metrics.json["noise_sweep"]`` row per level of noise ``name``: ``split`` predicted under that
+    noise, calibrated with ``fitted`` and scored at ``thresholds``."""
+    rows = []
+    for level in levels:
+        # The clean level goes through the same pipeline: noise.py returns the image untouched there.
+        noisy = predict(run, model, records, split, noise=f"{name}:{level}", batch_size=batch_size, seed=seed)
+        noisy = dataclasses.replace(noisy, probs=calibration.apply_numpy(noisy.probs, fitted, run.classes))
+        at_level = score(noisy, run.classes, run.head, thresholds, resamples=resamples, seed=seed)
+        rows.append({"noise": name, "level": level, "mean_auc": at_level["mean_auc"],
+                     "mean_auc_ci": at_level["mean_auc_ci"],
+                     "auc": {c: at_level["classes"][c]["auc"] for c in run.classes},
+                     "accuracy": at_level.get("accuracy")})
+    return rows
+
+
+def _write_outputs(directory: Path, run: runs.Run, model: Any, records: str, split: str, preds: Predictions,
+                   thresholds: np.ndarray | None, result: dict[str, Any], gallery: int, *, resamples: int,
+                   seed: int, argv: Sequence[str] | None) -> dict[str, Any]:
+    """Write ``predictions.csv``, the error gallery and ``metrics.json`` (``result`` with the subgroups,
+    the gallery's count and the provenance added) into ``directory``; returns what ``metrics.json`` holds."""
     directory.mkdir(parents=True, exist_ok=True)
     frame = write_predictions(directory / "predictions.csv", preds, run.classes)
     result["subgroups"] = subgroups.subgroup_metrics(frame, run.classes, resamples=resamples, seed=seed,
@@ -340,10 +395,7 @@ def evaluate(run_dir: str | Path, *, split: str = "test", records: str | None = 
     result["provenance"] = provenance.environment("evaluate", argv)
     result = _json_safe(result)
     (directory / "metrics.json").write_text(json.dumps(result, indent=2))
-    if sweeps:
-        _write_sweep(directory / "noise_sweep.csv", sweep_rows, run.classes)
-    write_tensorboard(run, result, records)
-    return Evaluation(result, directory)
+    return result
 
 
 def write_tensorboard(run: runs.Run, result: dict[str, Any], records: str) -> None:
@@ -398,30 +450,3 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def summary_table(metrics: dict[str, Any]) -> str:
-    """A ``metrics.json`` dict as a fixed-width text table: per class, then mean AUC [95 % CI].
-
-    Multilabel: n, positives, AUC [CI], AP, threshold, sensitivity, specificity. Multiclass: n, AUC [CI],
-    precision, recall, F1, then accuracy.
-    """
-    classes = metrics["classes"]
-    width = max(len("class"), *map(len, classes))
-    multiclass = metrics["task"] == "multiclass"
-    header = ["n", "AUC [95% CI]", "precision", "recall", "F1"] if multiclass else \
-        ["n", "pos", "AUC [95% CI]", "AP", "thr", "sens", "spec"]
-    widths = [5, 22, 9, 9, 6] if multiclass else [5, 5, 22, 6, 6, 6, 6]
-    lines = [f"{'class':<{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(header, widths))]
-    for name, c in classes.items():
-        if multiclass:
-            cells = [str(c["n"]), with_ci(c["auc"], c.get("auc_ci")), fmt(c["precision"]), fmt(c["recall"]),
-                     fmt(c["f1"])]
-        else:
-            cells = [str(c["n"]), str(c["positives"]), with_ci(c["auc"], c.get("auc_ci")), fmt(c["ap"]),
-                     fmt(c["threshold"]), fmt(c["sensitivity"]), fmt(c["specificity"])]
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(cells, widths)))
-    lines.append(f"mean AUC {with_ci(metrics['mean_auc'], metrics.get('mean_auc_ci'))}")
-    if multiclass:
-        lines.append(f"accuracy {fmt(metrics['accuracy'])}")
-    return "\n".join(lines)

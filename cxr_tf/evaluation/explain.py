@@ -26,6 +26,7 @@ from cxr_tf.io.imaging import Transform
 from cxr_tf.records import features as keys
 
 if TYPE_CHECKING:
+    from cxr_tf.models.heads import Head
     from cxr_tf.training.runs import Run
 
 # Overlays of small inputs (the 64-px phantoms) are enlarged by a whole factor to at least this side, so
@@ -87,15 +88,15 @@ def feature_layer(model: Any, name: str | None = None) -> Any:
     return last
 
 
-def grad_cam(model: Any, images: Any, class_index: int, head: str, layer: str | None = None) -> np.ndarray:
+def grad_cam(model: Any, images: Any, class_index: int, head: Head, layer: str | None = None) -> np.ndarray:
     """Grad-CAM heatmaps of one class.
 
     Args:
         model: a zoo ``keras.Model`` (float32 [B, S, S, 1] 0-255 gray in, logits out).
         images: float32 [B, S, S, 1] model inputs, 0-255.
         class_index: k, the class's position in the model's output.
-        head: ``multilabel`` / ``multiclass`` (logit ``[:, k]``) or ``multilabel3`` (the positive
-            state's logit ``[:, k, 1]``).
+        head: the model's head; its ``class_logit`` is the target (logit ``[:, k]``, or the positive
+            state's ``[:, k, 1]`` for ``multilabel3``).
         layer: name of the feature map to weigh (default ``feature_layer(model)``).
 
     Returns:
@@ -109,7 +110,7 @@ def grad_cam(model: Any, images: Any, class_index: int, head: str, layer: str | 
     images = tf.convert_to_tensor(images, tf.float32)
     with tf.GradientTape() as tape:
         fmap, logits = probe(images, training=False)
-        target = logits[:, class_index, 1] if head == "multilabel3" else logits[:, class_index]
+        target = head.class_logit(logits, class_index)
     # Examples are independent in inference mode, so the gradient of the batch sum is per example.
     grads = tf.cast(tape.gradient(target, fmap), tf.float32)
     fmap = tf.cast(fmap, tf.float32)

@@ -24,7 +24,7 @@ import pandas as pd
 from cxr_tf import reporting
 from cxr_tf.training import runs
 from cxr_tf.errors import UserError
-from cxr_tf.evaluation import plots
+from cxr_tf.evaluation import columns, plots
 from cxr_tf.evaluation.document import Block, Image, Section, Table, to_html, to_markdown
 from cxr_tf.evaluation.formatting import fmt, with_ci
 from cxr_tf.evaluation.sections import (calibration_blocks, data_blocks, error_blocks, grad_cam_blocks,
@@ -37,7 +37,7 @@ REPORT_FILES = "report_files"
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluatedRun:
     """A run and its evaluation on one split: everything a report or a comparison row is made of.
 
     ``history`` is ``history.csv`` (one row per epoch); ``timing``/``params`` are the parsed
@@ -65,7 +65,7 @@ class Evaluation:
         return int(np.nanargmax(values)) + 1 if np.isfinite(values).any() else None
 
 
-def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
+def load_evaluation(run_dir: str | Path, split: str = "test") -> EvaluatedRun:
     """Read a run directory and its ``eval/<split>/``; a split not yet evaluated is a ``UserError``."""
     run = runs.load(run_dir)
     eval_dir = run.path / "eval" / split
@@ -74,12 +74,13 @@ def load_evaluation(run_dir: str | Path, split: str = "test") -> Evaluation:
             raise UserError(f"{run.path}: no eval/{split}/{name}; run python -m cxr_tf.evaluate --run {run.path} "
                             f"--split {split} first")
     predictions = pd.read_csv(eval_dir / "predictions.csv")
-    missing = [f"{kind}_{c}" for c in run.classes for kind in ("label", "prob") if f"{kind}_{c}" not in predictions]
+    missing = [column(c) for c in run.classes for column in (columns.label, columns.probability)
+               if column(c) not in predictions]
     if missing:
         raise UserError(f"{eval_dir / 'predictions.csv'}: no column(s) {', '.join(missing)}; re-run "
                         f"python -m cxr_tf.evaluate --run {run.path} --split {split}")
     history = pd.read_csv(run.path / "history.csv") if (run.path / "history.csv").exists() else None
-    return Evaluation(run, split, read_json(eval_dir / "metrics.json"), predictions, history,
+    return EvaluatedRun(run, split, read_json(eval_dir / "metrics.json"), predictions, history,
                       read_json(run.path / "timing.json"), read_json(run.path / "params.json"))
 
 
@@ -96,7 +97,7 @@ def _schedule(cfg: Any) -> str:
     return cfg.schedule
 
 
-def summary(ev: Evaluation) -> Table:
+def summary(ev: EvaluatedRun) -> Table:
     """The run at a glance: data, label policy, model, optimisation, training length and cost, evaluation."""
     cfg, m = ev.run.config, ev.metrics
     two_phase = cfg.freeze == "backbone"
@@ -121,7 +122,7 @@ def summary(ev: Evaluation) -> Table:
         ["run", str(ev.run.path)],
         ["model", f"{cfg.model} (weights: {cfg.weights})"],
         ["records", str(m["records"])],
-        ["task", f"{m['task']} (head {ev.run.head})"],
+        ["task", f"{m['task']} (head {ev.run.head.name})"],
         ["classes", ", ".join(ev.run.classes)],
         ["label policy", f"uncertain: {cfg.uncertainty}, blank: {cfg.blank}, label tree: {cfg.propagate_parents}"],
         ["image size", f"{cfg.image_size} px"],
@@ -183,7 +184,7 @@ def noise_table(metrics: dict[str, Any]) -> Table:
                   for e in entries])
 
 
-def figures(ev: Evaluation, out_dir: Path) -> dict[str, Image]:
+def figures(ev: EvaluatedRun, out_dir: Path) -> dict[str, Image]:
     """ROC (with patient-bootstrap bands), PR, confusion, training and noise-sweep figures, saved in ``out_dir``.
 
     Returns:
@@ -194,9 +195,9 @@ def figures(ev: Evaluation, out_dir: Path) -> dict[str, Image]:
     boot = m["bootstrap"]
     labels, scores, patients = {}, {}, {}
     for name in ev.run.classes:
-        keep = pred[f"label_{name}"].notna().to_numpy()  # masked labels (U-Ignore) are left out, as in metrics
-        labels[name] = pred.loc[keep, f"label_{name}"].to_numpy().astype(int)
-        scores[name] = pred.loc[keep, f"prob_{name}"].to_numpy(np.float64)
+        keep = pred[columns.label(name)].notna().to_numpy()  # masked labels (U-Ignore) are left out, as in metrics
+        labels[name] = pred.loc[keep, columns.label(name)].to_numpy().astype(int)
+        scores[name] = pred.loc[keep, columns.probability(name)].to_numpy(np.float64)
         patients[name] = pred.loc[keep, "patient"].to_numpy()
     scorable = [c for c in ev.run.classes if 0 < labels[c].sum() < len(labels[c])]
     made: list[tuple[str, str, Any]] = []
@@ -244,7 +245,7 @@ def write_report(run_dir: str | Path, split: str = "test") -> tuple[Path, Path]:
     return write(load_evaluation(run_dir, split))
 
 
-def write(ev: Evaluation) -> tuple[Path, Path]:
+def write(ev: EvaluatedRun) -> tuple[Path, Path]:
     """``write_report`` of an already loaded evaluation."""
     start, split = time.perf_counter(), ev.split
     images = figures(ev, ev.run.path / REPORT_FILES)

@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from cxr_tf.evaluation import columns
 from cxr_tf.evaluation.document import Block, Gallery, Image, Table
 from cxr_tf.evaluation.formatting import fmt, with_ci
 
 if TYPE_CHECKING:
-    from cxr_tf.evaluation.report import Evaluation
+    from cxr_tf.evaluation.report import EvaluatedRun
     from cxr_tf.records.info import RecordsInfo
 
 # The synth command leaves its config beside the phantoms; build_records' dataset.json names that folder.
@@ -137,7 +138,7 @@ def image(root: Path, relative: str, caption: str) -> Image:
     return Image(relative, caption, (root / relative).read_bytes())
 
 
-def grad_cam_blocks(ev: Evaluation) -> list[Block]:
+def grad_cam_blocks(ev: EvaluatedRun) -> list[Block]:
     """explain's box hit rates next to chance (``explain/hit_rate.json``) and its overlays, captioned with
     the class's probability from ``predictions.csv``."""
     from cxr_tf.evaluation.explain import file_stem
@@ -161,12 +162,12 @@ def grad_cam_blocks(ev: Evaluation) -> list[Block]:
             suffix = f"_{file_stem(c)}"
             row = rows.get(png.stem[:-len(suffix)]) if png.stem.endswith(suffix) else None
             if row is not None:
-                caption = f"{png.stem}: p({c}) = {ev.predictions[f'prob_{c}'].iloc[row]:.3f}"
+                caption = f"{png.stem}: p({c}) = {ev.predictions[columns.probability(c)].iloc[row]:.3f}"
         images.append(image(ev.run.path, f"explain/{png.name}", caption))
     return blocks + ([Gallery(images)] if images else [])
 
 
-def error_blocks(ev: Evaluation) -> list[Block]:
+def error_blocks(ev: EvaluatedRun) -> list[Block]:
     """The gallery of the most confident false positives and negatives (``errors.json``), per class."""
     from cxr_tf.evaluation.errors import INDEX_FILE, KINDS
 
@@ -188,7 +189,7 @@ def error_blocks(ev: Evaluation) -> list[Block]:
     return blocks
 
 
-def provenance_blocks(ev: Evaluation) -> list[Block]:
+def provenance_blocks(ev: EvaluatedRun) -> list[Block]:
     """Versions, commit, device, date and command of the training run and of the evaluation."""
     from cxr_tf.evaluation import provenance
 

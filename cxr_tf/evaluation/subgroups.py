@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from cxr_tf.evaluation import bootstrap
+from cxr_tf.evaluation import bootstrap, columns
 
 MIN_POSITIVES = 10
 # Age bands of the NIH and CheXpert papers' demographic tables (paediatric, adult decades grouped, elderly).
@@ -83,9 +83,9 @@ def subgroup_metrics(frame: pd.DataFrame, classes: Sequence[str], *, resamples: 
             rows = frame[(labels == value).to_numpy()]
             entry = {"n": int(len(rows)), "patients": int(rows["patient"].nunique()), "classes": {}}
             for c in classes:
-                known = rows[f"label_{c}"].notna().to_numpy()
-                entry["classes"][c] = cell(rows.loc[known, f"label_{c}"].to_numpy().astype(int),
-                                           rows.loc[known, f"prob_{c}"].to_numpy(np.float64),
+                known = rows[columns.label(c)].notna().to_numpy()
+                entry["classes"][c] = cell(rows.loc[known, columns.label(c)].to_numpy().astype(int),
+                                           rows.loc[known, columns.probability(c)].to_numpy(np.float64),
                                            rows.loc[known, "patient"].astype(str).to_numpy(),
                                            resamples=resamples, seed=seed, level=level, min_positives=min_positives)
             table[str(value)] = entry

@@ -8,9 +8,8 @@ from typing import Callable
 import keras
 
 from cxr_tf.errors import UserError
+from cxr_tf.models.heads import HEADS
 from cxr_tf.registry import Registry
-
-HEADS = ("multilabel", "multiclass", "multilabel3")
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,8 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
     Args:
         name: registry name (``densenet121``, ``resnet18``, ``cnn5``...).
         num_classes: K.
-        head: ``multilabel`` / ``multiclass`` -> logits ``[B, K]``; ``multilabel3`` (U-MultiClass)
-            -> ``[B, K, 3]`` over (negative, positive, uncertain).
+        head: a ``cxr_tf.models.heads.HEADS`` name: ``multilabel`` / ``multiclass`` -> logits ``[B, K]``;
+            ``multilabel3`` (U-MultiClass) -> ``[B, K, 3]`` over (negative, positive, uncertain).
         image_size: input side, pixels.
         channels: the input layer (``cxr_tf.models.layers.CHANNELS``): ``enhance`` (image, equalized,
             stretched), ``gray3`` or ``gray1`` (the image repeated in three channels).
@@ -68,8 +67,7 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
     from cxr_tf.models import freeze, hub, weights as weights_lib
     from cxr_tf.models.layers import CHANNELS, CHANNELS_LAYER
 
-    if head not in HEADS:
-        raise UserError(f"head {head!r}: choose one of {', '.join(HEADS)}")
+    output = HEADS.get(head)
     backbone = MODELS.get(name)
     preset = backbone.preset if weights == "imagenet" and not backbone.imagenet else \
         weights if hub.is_preset_dir(weights) else ""
@@ -86,11 +84,11 @@ def build_model(name: str, *, num_classes: int, head: str = "multilabel", image_
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     # float32 logits under mixed precision: the cross-entropies are unstable in float16.
-    x = keras.layers.Dense(num_classes * (3 if head == "multilabel3" else 1), name="head_logits",
-                           dtype="float32")(x)
-    if head == "multilabel3":
-        x = keras.layers.Reshape((num_classes, 3), name="head_states")(x)
+    x = keras.layers.Dense(output.units(num_classes), name="head_logits", dtype="float32")(x)
+    if output.states > 1:
+        x = keras.layers.Reshape(output.output_shape(num_classes), name="head_states")(x)
     model = keras.Model(inputs, x, name=name)
+    freeze.declare_stages(model, backbone.stages)
     if preset:
         hub.load_preset(model, backbone, preset, flag=weights)
     elif weights not in ("none", "imagenet"):

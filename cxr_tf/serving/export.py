@@ -1,8 +1,8 @@
 """A run's model exported for use without cxr_tf: a ``.keras`` file or a self-contained SavedModel.
 
-Both layouts carry the model's metadata (``metadata``: class order, head, thresholds, the input spec
-(model side, records' side, resize mode, channels), source run, cxr_tf version), so a user needs nothing
-else to apply it::
+Both layouts carry the model's metadata (``cxr_tf.models.metadata.ModelMetadata``: class order, head,
+thresholds, the input spec (model side, records' side, resize mode, channels), source run, cxr_tf
+version), so a user needs nothing else to apply it::
 
     keras/                          savedmodel/
       model.keras                     saved_model.pb, variables/
@@ -30,6 +30,7 @@ gives empty outputs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -37,20 +38,17 @@ from typing import Any
 
 import tensorflow as tf
 
-import cxr_tf
 from cxr_tf.io import atomic, imaging
+from cxr_tf.models.metadata import ModelMetadata
 from cxr_tf.training import runs
 from cxr_tf.errors import UserError
 from cxr_tf.evaluation import calibration
 from cxr_tf.registry import Choices
 
 FORMATS = Choices("export format", ("keras", "savedmodel"))
-# 2: models take the gray image [B, S, S, 1]; the input spec adds the records' side (stored_size).
-METADATA_FORMAT = 2
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 SAVEDMODEL_METADATA = Path("assets.extra") / METADATA_FILE  # TF Serving's place for files TF does not load
-DEFAULT_THRESHOLD = 0.5
 
 # ITU-R BT.601 luma in OpenCV's 15-bit fixed point (imgproc/src/color_rgb.simd.hpp: 0.299, 0.587, 0.114
 # scaled by 2^15), so an RGB file gives exactly the gray levels of cv2.cvtColor in imaging.decode_gray8
@@ -61,33 +59,6 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
 # A PNG's bit depth is byte 24: signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
 _PNG_DEPTH_BYTE = 24
-
-
-def metadata(run: runs.Run) -> dict[str, Any]:
-    """What a user of the run's model needs besides its weights.
-
-    Returns:
-        JSON-able dict: ``classes`` (output order), ``head``, ``thresholds`` ({class: float}; the run's
-        ``thresholds.json`` when ``evaluate`` wrote one, else 0.5; ``thresholds_from`` says which),
-        the input spec (``cxr_tf.pipeline.model_input.InputSpec``: ``image_size`` and ``stored_size``
-        in pixels, ``resize`` pad|squash|crop, ``channels`` enhance|gray3|gray1), ``model`` (zoo name),
-        ``source_run`` (absolute path), ``cxr_tf_version``, ``format``, ``calibration``
-        (``cxr_tf.evaluation.calibration.fit``'s parameters from ``evaluate --calibrate``, or None; applied
-        to the probabilities before the thresholds).
-    """
-    chosen = run.thresholds() or {}
-    return {
-        "format": METADATA_FORMAT,
-        "classes": list(run.classes),
-        "head": run.head,
-        "thresholds": {name: float(chosen.get(name, DEFAULT_THRESHOLD)) for name in run.classes},
-        "thresholds_from": "run" if chosen else f"default {DEFAULT_THRESHOLD}",
-        **run.input_spec.to_dict(),
-        "model": run.config.model,
-        "source_run": str(run.path.resolve()),
-        "cxr_tf_version": cxr_tf.__version__,
-        "calibration": run.calibration(),
-    }
 
 
 def export(run: runs.Run, fmt: str, out: Path) -> Path:
@@ -102,7 +73,8 @@ def export(run: runs.Run, fmt: str, out: Path) -> Path:
     out = Path(out)
     if out.exists() and not _replaceable(out):
         raise UserError(f"--out {out}: exists and is not an earlier export; remove it or choose another --out")
-    meta = metadata(run) | {"exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    meta = dataclasses.replace(run.model_metadata(), exported_at=datetime.datetime.now(datetime.timezone.utc)
+                               .isoformat(timespec="seconds"))
     with atomic.staged_directory(out) as staging:
         (_write_keras if fmt == "keras" else _write_savedmodel)(run.load_model(), meta, staging)
     return out
@@ -114,36 +86,34 @@ def _replaceable(path: Path) -> bool:
                               or (path / SAVEDMODEL_METADATA).is_file())
 
 
-def _write_metadata(meta: dict[str, Any], path: Path) -> None:
+def _write_metadata(meta: ModelMetadata, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(meta, indent=2) + "\n")
+    path.write_text(meta.to_text())
 
 
-def _write_keras(model: Any, meta: dict[str, Any], directory: Path) -> None:
+def _write_keras(model: Any, meta: ModelMetadata, directory: Path) -> None:
     # Re-saved from the compile=False model: no optimizer state and no cxr_tf losses or metrics,
     # so keras.saving.load_model needs no custom objects.
     model.save(directory / KERAS_FILE)
     _write_metadata(meta, directory / METADATA_FILE)
 
 
-def _write_savedmodel(model: Any, meta: dict[str, Any], directory: Path) -> None:
+def _write_savedmodel(model: Any, meta: ModelMetadata, directory: Path) -> None:
     import keras
 
-    from cxr_tf.pipeline.model_input import InputSpec
-
-    spec, head = InputSpec.from_dict(meta), meta["head"]
+    spec = meta.input_spec
     size = spec.image_size
-    thresholds = tf.constant([meta["thresholds"][name] for name in meta["classes"]], tf.float32)
-    meta_json = json.dumps(meta)
+    thresholds = tf.constant([meta.thresholds[name] for name in meta.classes], tf.float32)
+    meta_json = json.dumps(meta.to_dict())
 
     def outputs(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
         # An empty batch gets empty outputs: convolutions under oneDNN return a misshapen [0, ...]
         # tensor that BatchNormalization then refuses.
         probabilities = tf.cond(
             tf.shape(pixels)[0] > 0,
-            lambda: tf.cast(calibration.apply(runs.probabilities(model(pixels, training=False), head),
-                                              meta.get("calibration"), meta["classes"]), tf.float32),
-            lambda: tf.zeros([0, len(meta["classes"])], tf.float32))
+            lambda: tf.cast(calibration.apply(meta.head.probabilities(model(pixels, training=False)),
+                                              meta.calibration, meta.classes), tf.float32),
+            lambda: tf.zeros([0, len(meta.classes)], tf.float32))
         return {"probabilities": probabilities, "labels": tf.cast(probabilities >= thresholds, tf.int32)}
 
     def prepare(data: tf.Tensor) -> tf.Tensor:

@@ -15,7 +15,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -23,7 +23,11 @@ from cxr_tf import reporting
 from cxr_tf.io import imaging, paths
 from cxr_tf.datasets import manifest_io
 from cxr_tf.errors import UserError
+from cxr_tf.evaluation import columns as column_names
 from cxr_tf.registry import Choices
+
+if TYPE_CHECKING:
+    from cxr_tf.models.metadata import ModelMetadata
 
 OUTPUT_FORMATS = Choices("output format", ("json", "csv"))
 PATH_COLUMN = "path"
@@ -35,12 +39,12 @@ class Model:
 
     Attributes:
         source: the ``--model`` path.
-        metadata: ``cxr_tf.serving.export.metadata``: classes, head, thresholds, the input spec...
+        metadata: ``cxr_tf.models.metadata.ModelMetadata``: classes, head, thresholds, the input spec...
         probabilities: float32 [B, S, S, 1] 0-255 model inputs -> float32 [B, K] probabilities in [0, 1].
     """
 
     source: Path
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     probabilities: Callable[[np.ndarray], np.ndarray]
 
 
@@ -81,32 +85,30 @@ def load_model(path: str | Path) -> Model:
                     "exported SavedModel directory (python -m cxr_tf.export)")
 
 
-def _keras_probabilities(model: Any, metadata: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    """Probabilities of a Keras model, calibrated as ``metadata["calibration"]`` says (the SavedModel's
+def _keras_probabilities(model: Any, metadata: ModelMetadata) -> Callable[[np.ndarray], np.ndarray]:
+    """Probabilities of a Keras model, calibrated as ``metadata.calibration`` says (the SavedModel's
     signatures do the same inside the graph)."""
     from keras import ops
 
-    from cxr_tf.training import runs
     from cxr_tf.evaluation import calibration
 
     def probabilities(pixels: np.ndarray) -> np.ndarray:
-        raw = runs.probabilities(model.predict_on_batch(pixels), metadata["head"])
-        return np.asarray(ops.convert_to_numpy(calibration.apply(raw, metadata.get("calibration"),
-                                                                 metadata["classes"])))
+        raw = metadata.head.probabilities(model.predict_on_batch(pixels))
+        return np.asarray(ops.convert_to_numpy(calibration.apply(raw, metadata.calibration, metadata.classes)))
 
     return probabilities
 
 
 def _from_run(path: Path) -> Model:
     from cxr_tf.training import runs
-    from cxr_tf.serving import export
 
     run = runs.load(path)
-    metadata = export.metadata(run)
+    metadata = run.model_metadata()
     return Model(path, metadata, _keras_probabilities(run.load_model(), metadata))
 
 
 def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
+    from cxr_tf.models.metadata import ModelMetadata
     from cxr_tf.training import runs
 
     import cxr_tf.models  # noqa: F401  (registers the input layers for deserialisation)
@@ -114,7 +116,7 @@ def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
     if not metadata_file.is_file():
         raise UserError(f"--model {path}: no {metadata_file.name} next to {keras_file.name}; export the run with "
                         "python -m cxr_tf.export --format keras")
-    metadata = json.loads(metadata_file.read_text())
+    metadata = ModelMetadata.load(metadata_file)
     model = runs.load_keras(keras_file, "--model")
     return Model(path, metadata, _keras_probabilities(model, metadata))
 
@@ -122,11 +124,14 @@ def _from_keras(path: Path, keras_file: Path, metadata_file: Path) -> Model:
 def _from_savedmodel(path: Path) -> Model:
     import tensorflow as tf
 
+    from cxr_tf.models.metadata import ModelMetadata
+
     loaded = tf.saved_model.load(str(path))
     if "metadata" not in loaded.signatures or "pixels" not in loaded.signatures:
         raise UserError(f"--model {path}: a SavedModel without cxr_tf's metadata and pixels signatures; "
                         "export the run with python -m cxr_tf.export --format savedmodel")
-    metadata = json.loads(loaded.signatures["metadata"]()["json"].numpy())
+    metadata = ModelMetadata.from_dict(json.loads(loaded.signatures["metadata"]()["json"].numpy()),
+                                       f"{path} (metadata signature)")
     serve = loaded.signatures["pixels"]
     return Model(path, metadata, lambda pixels: serve(pixels=tf.constant(pixels, tf.float32))["probabilities"].numpy())
 
@@ -187,9 +192,7 @@ def predict(model: Model, items: Sequence[Item], batch_size: int = 32) -> list[P
     """
     import tensorflow as tf
 
-    from cxr_tf.pipeline.model_input import InputSpec
-
-    prepare = tf.function(InputSpec.from_dict(model.metadata).from_gray,
+    prepare = tf.function(model.metadata.input_spec.from_gray,
                           input_signature=[tf.TensorSpec([None, None], tf.uint8)])  # one trace for every image size
     results: dict[int, Prediction] = {}
     batch: list[tuple[int, np.ndarray]] = []
@@ -221,8 +224,8 @@ def _decode(item: Item) -> tuple[np.ndarray | None, str | None]:
 
 def _run_batch(model: Model, items: Sequence[Item],
                batch: list[tuple[int, np.ndarray]]) -> Iterator[tuple[int, Prediction]]:
-    classes = model.metadata["classes"]
-    thresholds = np.array([model.metadata["thresholds"][name] for name in classes], np.float32)
+    classes = model.metadata.classes
+    thresholds = np.array([model.metadata.thresholds[name] for name in classes], np.float32)
     probabilities = model.probabilities(np.stack([pixels for _, pixels in batch]))
     for (index, _), row in zip(batch, probabilities):
         yield index, Prediction(items[index].name,
@@ -241,12 +244,13 @@ def write(predictions: Sequence[Prediction], model: Model, fmt: str, stream: Tex
 
     JSON: ``{"model", "classes", "thresholds", "summary", "predictions": [{"path", "probabilities":
     {class: p}, "labels": {class: 0|1}} or {"path", "error"}]}``. CSV: one row per image with columns
-    ``path``, ``<class>_probability`` and ``<class>_label`` per class, and ``error`` (empty when predicted).
+    ``path``, ``prob_<class>`` and ``pred_<class>`` per class (``cxr_tf.evaluation.columns``), and ``error``
+    (empty when predicted).
     """
     OUTPUT_FORMATS.check(fmt, "--format")
-    classes = model.metadata["classes"]
+    classes = model.metadata.classes
     if fmt == "json":
-        json.dump({"model": str(model.source), "classes": classes, "thresholds": model.metadata["thresholds"],
+        json.dump({"model": str(model.source), "classes": classes, "thresholds": model.metadata.thresholds,
                    "summary": summary(predictions),
                    "predictions": [{k: v for k, v in vars(p).items() if v is not None} for p in predictions]},
                   stream, indent=2)
@@ -261,8 +265,7 @@ def write(predictions: Sequence[Prediction], model: Model, fmt: str, stream: Tex
 
 def columns(classes: Sequence[str]) -> list[str]:
     """The columns of the table form (CSV, ``cxr_tf.load(...).predict``): path, probabilities, labels, error."""
-    return [PATH_COLUMN, *(f"{name}_probability" for name in classes), *(f"{name}_label" for name in classes),
-            "error"]
+    return [PATH_COLUMN, *map(column_names.probability, classes), *map(column_names.predicted, classes), "error"]
 
 
 def rows(predictions: Sequence[Prediction], classes: Sequence[str]) -> list[dict[str, Any]]:
@@ -271,9 +274,9 @@ def rows(predictions: Sequence[Prediction], classes: Sequence[str]) -> list[dict
     for p in predictions:
         row: dict[str, Any] = {PATH_COLUMN: p.path}
         for name in classes:
-            row[f"{name}_probability"] = None if p.probabilities is None else p.probabilities[name]
+            row[column_names.probability(name)] = None if p.probabilities is None else p.probabilities[name]
         for name in classes:
-            row[f"{name}_label"] = None if p.labels is None else p.labels[name]
+            row[column_names.predicted(name)] = None if p.labels is None else p.labels[name]
         row["error"] = p.error
         out.append(row)
     return out

@@ -74,8 +74,8 @@ def run_arm(arm: Arm, cfg: FitConfig, study: Study, *, resamples: int, seed: int
 
     keras.backend.clear_session()  # the previous arm's graph and memory
     summary = train(cfg)
-    run = Path(summary["run"])
+    run = Path(summary.run)
     fresh = not evaluated(run)
     if fresh:
         evaluate_arm(run, study, resamples=resamples, seed=seed)
-    return ArmResult(arm, run, trained=not summary.get("finished_earlier", False), evaluated=fresh)
+    return ArmResult(arm, run, trained=not summary.finished_earlier, evaluated=fresh)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cxr_tf.evaluation import plots
 from cxr_tf.evaluation.formatting import fmt
-from cxr_tf.evaluation.report import Evaluation, Image, Section, Table, load_evaluation, to_html, to_markdown
+from cxr_tf.evaluation.report import EvaluatedRun, Image, Section, Table, load_evaluation, to_html, to_markdown
 from cxr_tf.io import atomic
 from cxr_tf.registry import Registry
 from cxr_tf.studies import reported
@@ -34,7 +34,7 @@ class ArmEvaluation:
     """An arm and what its run and evaluation wrote."""
 
     arm: Arm
-    ev: Evaluation
+    ev: EvaluatedRun
 
     @property
     def seconds(self) -> float:

@@ -24,12 +24,13 @@ pieces of ``train``; ``python -m cxr_tf.lr_find`` and ``benchmarks/fit_overhead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cxr_tf import config as config_lib
 from cxr_tf import reporting
@@ -38,17 +39,19 @@ from cxr_tf.io import claims
 from cxr_tf.records.info import RecordsInfo
 from cxr_tf.training import strategy as strategy_lib
 from cxr_tf.training.fit_config import FitConfig
+from cxr_tf.training.runs import SUMMARY_FILE, RunSummary
 
 if TYPE_CHECKING:
     import keras
     import numpy as np
     import tensorflow as tf
 
+    from cxr_tf.models.heads import Head
+
 log = reporting.logger("fit")
 
 PHASE1_WEIGHTS = "phase1.weights.h5"
 PARAMS = "params.json"
-SUMMARY = "summary.json"
 # A run directory is the run's whose config.toml it holds. Placement, feedback and --verify do not change
 # what is learnt; anything else must match to resume.
 OWNER = claims.Owner(command="fit", config_file="config.toml", adopt_unmarked=True,
@@ -60,7 +63,7 @@ class Task:
     """What the records and the label policy make of the prediction problem."""
 
     classes: list[str]
-    head: str      # multilabel | multiclass | multilabel3
+    head: Head     # cxr_tf.models.heads: multilabel | multiclass | multilabel3
     monitor: str   # val_mean_auc | val_accuracy
 
 
@@ -70,9 +73,10 @@ def resolve_task(info: RecordsInfo, cfg: FitConfig) -> Task:
     unknown = [c for c in classes if c not in info.classes]
     if unknown:
         raise UserError(f"--classes: unknown class(es) {unknown}; the records have {', '.join(info.classes)}")
-    if info.task == "multiclass":
-        return Task(classes, "multiclass", "val_accuracy")
-    return Task(classes, "multilabel3" if cfg.uncertainty == "multiclass" else "multilabel", "val_mean_auc")
+    from cxr_tf.models.heads import head_for
+
+    head = head_for(info.task, cfg.uncertainty)
+    return Task(classes, head, head.monitor)
 
 
 def run_dir(cfg: FitConfig) -> Path:
@@ -164,7 +168,7 @@ def prepare(cfg: FitConfig) -> Setup:
     # Telling Keras how many batches there are spares it a false "input ran out of data" warning at the end
     # of each validation pass.
     val_ds = val_ds.apply(tf.data.experimental.assert_cardinality(val_steps))
-    if task.head == "multiclass":
+    if task.head.exclusive:
         # One label per image, never masked: Keras weighs a per-image loss only by per-image weights (ones,
         # zero for padding).
         train_ds, val_ds = (ds.map(lambda images, labels, weights: (images, labels, weights[:, 0]))
@@ -172,7 +176,7 @@ def prepare(cfg: FitConfig) -> Setup:
     positives, negatives = label_counts(cfg.records, "train", **policy)
 
     with dist.scope():
-        model = build_model(cfg.model, num_classes=len(task.classes), head=task.head, image_size=cfg.image_size,
+        model = build_model(cfg.model, num_classes=len(task.classes), head=task.head.name, image_size=cfg.image_size,
                             channels=cfg.input_channels, weights=cfg.weights, dropout=cfg.dropout,
                             freeze_stages=cfg.freeze_stages)
         loss = LOSSES.get(cfg.loss)(positives=positives, negatives=negatives, class_weights=cfg.class_weights)
@@ -200,9 +204,9 @@ def compile_phase(setup: Setup, cfg: FitConfig, lr: float, trainable_backbone: b
                                                   clipnorm=cfg.clipnorm)
         # Weighted metrics: padding examples (several replicas) have weight 0. Accuracy is only for the
         # single-label head, whose weights are per example (elsewhere they are per class: U-Ignore masks).
-        accuracy = [keras.metrics.CategoricalAccuracy(name="accuracy")] if task.head == "multiclass" else []
+        accuracy = [keras.metrics.CategoricalAccuracy(name="accuracy")] if task.head.exclusive else []
         model.compile(optimizer=optimizer, loss=setup.loss, jit_compile=cfg.jit_compile,
-                      weighted_metrics=accuracy + metric_lib.class_aucs(task.classes, task.head))
+                      weighted_metrics=accuracy + metric_lib.class_aucs(task.classes, task.head.name))
 
 
 def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: float, epochs: int,
@@ -254,16 +258,12 @@ def phase_callbacks(setup: Setup, cfg: FitConfig, run: Path, name: str, lr: floa
     return callbacks
 
 
-def train(cfg: FitConfig) -> dict[str, Any]:
-    """Train ``cfg.model`` on ``cfg.records`` into the run directory; returns a summary.
-
-    Returns:
-        ``{"run": str, "monitor": str, "best": float | None, "epochs": int, "params": {...}}``.
-    """
+def train(cfg: FitConfig) -> RunSummary:
+    """Train ``cfg.model`` on ``cfg.records`` into the run directory; returns its summary (``summary.json``)."""
     run = run_dir(cfg)  # refuses a mismatched run directory before the slow set-up
-    if (run / SUMMARY).exists():
+    if (run / SUMMARY_FILE).exists():
         log.info("%s finished earlier with these settings; nothing to train", run)
-        return {**json.loads((run / SUMMARY).read_text()), "finished_earlier": True}
+        return dataclasses.replace(RunSummary.load(run / SUMMARY_FILE), finished_earlier=True)
     setup = prepare(cfg)
     out = _start_run(setup, cfg, run)
     _train_phases(setup, cfg, run, out)
@@ -329,7 +329,7 @@ def _read_params(out: Path) -> dict[str, dict[str, int]]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _finish_run(setup: Setup, cfg: FitConfig, run: Path, out: Path) -> dict[str, Any]:
+def _finish_run(setup: Setup, cfg: FitConfig, run: Path, out: Path) -> RunSummary:
     """Drop the backup, write ``summary.json`` (last: a run with a summary is finished, and re-running its
     command trains nothing again), remove a non-chief's scratch directory; returns the summary."""
     from cxr_tf.io import atomic
@@ -337,8 +337,8 @@ def _finish_run(setup: Setup, cfg: FitConfig, run: Path, out: Path) -> dict[str,
 
     shutil.rmtree(out / "backup", ignore_errors=True)
     best = cb.best_so_far(out / "history.csv", setup.task.monitor, "max")
-    summary = {"run": str(run), "monitor": setup.task.monitor, "best": best, "params": _read_params(out),
-               "epochs": cfg.epochs + (cfg.fine_tune_epochs if cfg.freeze == "backbone" else 0)}
-    atomic.write_text(str(out / SUMMARY), json.dumps(summary, indent=2))
+    summary = RunSummary(str(run), setup.task.monitor, best, _read_params(out),
+                         cfg.epochs + (cfg.fine_tune_epochs if cfg.freeze == "backbone" else 0))
+    atomic.write_text(str(out / SUMMARY_FILE), summary.to_text())
     strategy_lib.remove_scratch(out, run)
     return summary

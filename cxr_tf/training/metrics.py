@@ -18,10 +18,9 @@ import keras
 from keras import ops
 
 from cxr_tf import reporting
+from cxr_tf.models.heads import HEADS
 
 log = reporting.logger("training")
-
-HEADS = ("multilabel", "multiclass", "multilabel3")
 
 
 @keras.saving.register_keras_serializable(package="cxr_tf")
@@ -30,26 +29,22 @@ class ClassAUC(keras.metrics.AUC):
 
     Args:
         index: class position in the label vector.
-        head: ``multilabel`` (logits [B, K], sigmoid), ``multiclass`` (logits [B, K], softmax) or
-            ``multilabel3`` (logits [B, K, 3] over negative/positive/uncertain; labels one-hot [B, K, 3]).
+        head: a ``cxr_tf.models.heads.HEADS`` name: ``multilabel`` (logits [B, K], sigmoid), ``multiclass``
+            (logits [B, K], softmax) or ``multilabel3`` (logits [B, K, 3] over negative/positive/uncertain;
+            labels one-hot [B, K, 3]).
         name: metric name, e.g. ``auc_Edema``.
     """
 
     def __init__(self, index: int, head: str = "multilabel", name: str | None = None, **kwargs: Any) -> None:
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        self.output_head = HEADS.get(head)
         kwargs.pop("from_logits", None)
         super().__init__(name=name or f"auc_{index}", **kwargs)
         self.index, self.head = index, head
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         i = self.index
-        if self.head == "multilabel":
-            truth, prob = y_true[:, i], ops.sigmoid(y_pred[:, i])
-        elif self.head == "multiclass":
-            truth, prob = y_true[:, i], ops.softmax(y_pred, axis=-1)[:, i]
-        else:
-            truth, prob = y_true[:, i, 1], ops.softmax(y_pred[:, i, :], axis=-1)[:, 1]
+        truth = self.output_head.positive_labels(y_true)[:, i]
+        prob = self.output_head.probabilities(y_pred)[:, i]
         if sample_weight is not None and len(sample_weight.shape) == 2:
             sample_weight = sample_weight[:, i]
         super().update_state(truth, prob, sample_weight=sample_weight)

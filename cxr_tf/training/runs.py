@@ -8,6 +8,9 @@ split, ``thresholds.json`` (one operating threshold per class, chosen on validat
 
 and, after ``evaluate --calibrate``, ``calibration.json`` (``cxr_tf.evaluation.calibration.fit``'s
 parameters, fitted on the validation split; the thresholds are then on calibrated probabilities).
+
+A finished run also holds ``summary.json`` (``RunSummary``, written last by fit). ``Run.model_metadata``
+describes the model for predict and export (``cxr_tf.models.metadata.ModelMetadata``).
 """
 
 from __future__ import annotations
@@ -15,16 +18,59 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxr_tf import config as config_lib
 from cxr_tf.errors import UserError
 from cxr_tf.records.info import FILENAME as RECORDS_INFO_FILE, RecordsInfo
 from cxr_tf.training.fit_config import FitConfig
 
+if TYPE_CHECKING:
+    from cxr_tf.models.heads import Head
+    from cxr_tf.models.metadata import ModelMetadata
+
 MODEL_FILE = "best.keras"
 THRESHOLDS_FILE = "thresholds.json"
 CALIBRATION_FILE = "calibration.json"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's ``summary.json``: written last by fit, so a run with one is finished.
+
+    Attributes:
+        run: the run directory, as fit was given it.
+        monitor: the ``history.csv`` column that chose ``best.keras`` (``val_mean_auc`` | ``val_accuracy``).
+        best: its best value, None when no epoch had a finite one.
+        params: phase (``train``, or ``phase1`` and ``phase2`` of two-phase training) ->
+            ``{"total": int, "trainable": int}`` parameter counts.
+        epochs: epochs of every phase together.
+        finished_earlier: not in the file: True when fit found the run finished and trained nothing.
+    """
+
+    run: str
+    monitor: str
+    best: float | None
+    params: dict[str, dict[str, int]]
+    epochs: int
+    finished_earlier: bool = False
+
+    @property
+    def parameters(self) -> int:
+        """The model's parameter count (its first phase's total; freezing changes only the trainable ones)."""
+        return self.params[next(iter(self.params))]["total"]
+
+    def to_text(self) -> str:
+        """``summary.json``'s text: the JSON indented by 2 (keys run, monitor, best, params, epochs)."""
+        return json.dumps({"run": self.run, "monitor": self.monitor, "best": self.best, "params": self.params,
+                           "epochs": self.epochs}, indent=2)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunSummary:
+        """Read a ``summary.json``."""
+        values = json.loads(Path(path).read_text())
+        return cls(values["run"], values["monitor"], values["best"], values["params"], values["epochs"])
 
 
 @dataclass(frozen=True)
@@ -35,7 +81,7 @@ class Run:
     config: FitConfig
     info: RecordsInfo  # the run's copy of its records' dataset.json
     classes: list[str]
-    head: str  # multilabel | multiclass | multilabel3 (see cxr_tf.models.HEADS)
+    head: Head  # what the model's logits mean (cxr_tf.models.heads)
     monitor: str  # the history.csv column that chose best.keras: val_mean_auc | val_accuracy
 
     @property
@@ -56,6 +102,26 @@ class Run:
         import cxr_tf.models  # noqa: F401  (registers the input layers for deserialisation)
 
         return load_keras(self.model_file, "--run")
+
+    def summary(self) -> RunSummary | None:
+        """The run's ``summary.json``, or None while it is not finished."""
+        path = self.path / SUMMARY_FILE
+        return RunSummary.load(path) if path.exists() else None
+
+    def model_metadata(self) -> ModelMetadata:
+        """What predict and export need besides the weights: the classes, head, input spec, the
+        thresholds (``thresholds.json`` when evaluate wrote one, else ``DEFAULT_THRESHOLD`` each;
+        ``thresholds_from`` says which) and the calibration."""
+        import cxr_tf
+        from cxr_tf.models.metadata import DEFAULT_THRESHOLD, ModelMetadata
+
+        chosen = self.thresholds() or {}
+        return ModelMetadata(
+            classes=list(self.classes), head=self.head,
+            thresholds={name: float(chosen.get(name, DEFAULT_THRESHOLD)) for name in self.classes},
+            thresholds_from="run" if chosen else f"default {DEFAULT_THRESHOLD}", input_spec=self.input_spec,
+            model=self.config.model, source_run=str(self.path.resolve()), cxr_tf_version=cxr_tf.__version__,
+            calibration=self.calibration())
 
     def thresholds(self) -> dict[str, float] | None:
         """Operating thresholds per class written by ``evaluate``, or None before it ran."""
@@ -93,26 +159,6 @@ def load(path: str | Path) -> Run:
     info = RecordsInfo.load(str(path))
     task = resolve_task(info, cfg)
     return Run(path, cfg, info, task.classes, task.head, task.monitor)
-
-
-def probabilities(logits: Any, head: str) -> Any:
-    """Positive-class probability per class from a model's logits (NumPy or tensors, graph-safe).
-
-    Args:
-        logits: float [B, K] (``multilabel``: sigmoid each; ``multiclass``: softmax over K) or
-            [B, K, 3] (``multilabel3``: softmax over negative/positive/uncertain, positive kept).
-
-    Returns:
-        float32 [B, K] in [0, 1].
-    """
-    from keras import ops
-
-    logits = ops.cast(logits, "float32")
-    if head == "multilabel":
-        return ops.sigmoid(logits)
-    if head == "multiclass":
-        return ops.softmax(logits, axis=-1)
-    return ops.softmax(logits, axis=-1)[..., 1]
 
 
 def load_keras(path: Path, flag: str) -> Any:
