@@ -30,7 +30,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cxr_tf import config as config_lib
 from cxr_tf import reporting
@@ -119,9 +119,7 @@ def prepare(cfg: FitConfig) -> Setup:
     import tensorflow as tf
 
     from cxr_tf.models import build_model
-    from cxr_tf.pipeline import make_dataset
-    from cxr_tf.pipeline.counts import example_count, label_counts
-    from cxr_tf.pipeline.dataset import pad_batches
+    from cxr_tf.pipeline.counts import label_counts
     from cxr_tf.records import info as records_info
     from cxr_tf.training.losses import LOSSES
 
@@ -136,16 +134,45 @@ def prepare(cfg: FitConfig) -> Setup:
         tf.config.experimental.enable_op_determinism()
 
     dist = strategy_lib.make_strategy(cfg.strategy)
-    replicas = dist.num_replicas_in_sync
-    global_batch = cfg.batch_size * replicas
+    global_batch = cfg.batch_size * dist.num_replicas_in_sync
     for split in ("train", "val"):
         records_info.split_entry(cfg.records, info, split)  # a missing or empty split is one line
+    train_ds, steps, val_ds, val_steps = _datasets(cfg, task, dist.num_replicas_in_sync)
+    positives, negatives = label_counts(cfg.records, "train", **_label_policy(cfg, task))
+
+    with dist.scope():
+        model = build_model(cfg.model, num_classes=len(task.classes), head=task.head.name, image_size=cfg.image_size,
+                            channels=cfg.input_channels, weights=cfg.weights, dropout=cfg.dropout,
+                            freeze_stages=cfg.freeze_stages)
+        loss = LOSSES.get(cfg.loss)(positives=positives, negatives=negatives, class_weights=cfg.class_weights)
+    return Setup(info, task, dist, global_batch, steps, val_steps, train_ds, val_ds, positives, negatives,
+                 model, loss)
+
+
+def _label_policy(cfg: FitConfig, task: Task) -> dict[str, Any]:
+    """``make_dataset``'s and ``label_counts``' label-policy arguments: the same labels for both."""
+    return {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
+            "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
+
+
+def _datasets(cfg: FitConfig, task: Task, replicas: int) -> tuple[tf.data.Dataset, int, tf.data.Dataset, int]:
+    """The train and val datasets of global batches and their steps per epoch and per validation pass.
+
+    Train repeats forever (``steps`` batches make an epoch); val is ``val_steps`` batches, each image once.
+    Under more than one replica both are full global batches: train drops its remainder, val pads it with
+    zero-weight blanks. Single-label tasks get per-image weights ``[B]`` instead of ``[B, 1]``.
+    """
+    import tensorflow as tf
+
+    from cxr_tf.pipeline import make_dataset
+    from cxr_tf.pipeline.counts import example_count
+    from cxr_tf.pipeline.dataset import pad_batches
+
+    global_batch = cfg.batch_size * replicas
     train_examples = example_count(cfg.records, "train", classes=task.classes,
                                    exclusive_classes=cfg.exclusive_classes)
-    policy = {"classes": task.classes, "uncertainty": cfg.uncertainty, "blank": cfg.blank,
-              "propagate_parents": cfg.propagate_parents, "exclusive_classes": cfg.exclusive_classes}
     # One gray channel: the model's first layer makes the input channels (cxr_tf.models.layers).
-    data = dict(policy, image_size=cfg.image_size, channels="gray1", batch_size=global_batch,
+    data = dict(_label_policy(cfg, task), image_size=cfg.image_size, channels="gray1", batch_size=global_batch,
                 seed=cfg.seed, cache=cfg.cache, deterministic=cfg.deterministic, workers=strategy_lib.num_workers())
     if replicas > 1:
         # Full global batches only: a last partial batch can leave a replica with no example, which
@@ -173,15 +200,7 @@ def prepare(cfg: FitConfig) -> Setup:
         # zero for padding).
         train_ds, val_ds = (ds.map(lambda images, labels, weights: (images, labels, weights[:, 0]))
                             for ds in (train_ds, val_ds))
-    positives, negatives = label_counts(cfg.records, "train", **policy)
-
-    with dist.scope():
-        model = build_model(cfg.model, num_classes=len(task.classes), head=task.head.name, image_size=cfg.image_size,
-                            channels=cfg.input_channels, weights=cfg.weights, dropout=cfg.dropout,
-                            freeze_stages=cfg.freeze_stages)
-        loss = LOSSES.get(cfg.loss)(positives=positives, negatives=negatives, class_weights=cfg.class_weights)
-    return Setup(info, task, dist, global_batch, steps, int(val_steps), train_ds, val_ds, positives, negatives,
-                 model, loss)
+    return train_ds, steps, val_ds, int(val_steps)
 
 
 def compile_phase(setup: Setup, cfg: FitConfig, lr: float, trainable_backbone: bool) -> None:
