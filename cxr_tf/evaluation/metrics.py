@@ -13,10 +13,10 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-from cxr_tf.errors import UserError
 from cxr_tf.evaluation import bootstrap, operating_points
+from cxr_tf.registry import Choices
 
-THRESHOLD_METHODS = ("youden", "f1")
+THRESHOLD_METHODS = Choices("threshold method", ("youden", "f1"))
 
 
 def choose_thresholds(y: np.ndarray, prob: np.ndarray, method: str | float,
@@ -32,8 +32,7 @@ def choose_thresholds(y: np.ndarray, prob: np.ndarray, method: str | float,
     """
     if not isinstance(method, str):
         return np.full(y.shape[1], float(method))
-    if method not in THRESHOLD_METHODS:
-        raise UserError(f"--threshold {method!r}: use youden, f1 or a number in [0, 1]")
+    THRESHOLD_METHODS.check(method, "--threshold")
     mask = np.ones_like(y, bool) if mask is None else mask.astype(bool)
     out = np.full(y.shape[1], 0.5)
     for k in range(y.shape[1]):

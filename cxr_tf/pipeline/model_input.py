@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
-RESIZE_MODES = ("pad", "squash", "crop")
+from cxr_tf.io.imaging import RESIZE_MODES
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,7 @@ def store(gray: tf.Tensor, size: int, mode: str) -> tf.Tensor:
     Same geometry (scale, rounding, centring) as ``imaging.resize``; ``tf.image.resize``'s ``area``
     method is OpenCV's ``INTER_AREA`` when shrinking (equal after rounding but for ties, one gray level).
     """
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"resize mode {mode!r} is not one of {RESIZE_MODES}")
+    RESIZE_MODES.check(mode, "resize")
     shape = tf.cast(tf.shape(gray)[:2], tf.float64)
     if mode == "squash":
         scaled = tf.constant([size, size])
