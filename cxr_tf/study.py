@@ -7,7 +7,7 @@ Re-running the same command trains nothing that finished and resumes a killed ar
 Examples:
     python -m cxr_tf.study s1 --records records/chexpert --out studies/s1
     python -m cxr_tf.study s3 --records records/covid --out studies/s3 --arms cnn5 resnet18_frozen1
-    python -m cxr_tf.study s3 --phantoms --out studies/s3_phantoms        # no data needed, <= 10 min on a CPU
+    python -m cxr_tf.study s3 --phantoms --out studies/s3_phantoms        # no data needed: phantoms, reduced grid
 """
 
 from __future__ import annotations

@@ -38,6 +38,13 @@ def test_networks_built_in_code_use_pytorchs_batchnorm_momentum(name):
     assert momenta == {0.9}
 
 
+def test_keras_applications_trained_from_scratch_follow_batch_statistics_as_fast_as_pytorch():
+    # MobileNetV2 ships momentum 0.999: inference would use statistics hundreds of steps behind the weights.
+    model = build_model("mobilenetv2", num_classes=2, image_size=32, weights="none")
+    momenta = {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.9}
+
+
 @pytest.mark.parametrize("name", ["cnn5", pytest.param("densenet121", marks=pytest.mark.slow)])
 def test_saved_models_reload_with_identical_outputs(tmp_path, name):
     model = build_model(name, num_classes=2, image_size=32, dropout=0.2)
