@@ -85,7 +85,7 @@ def test_a_compressed_dicom_without_its_decoder_names_the_extra(tmp_path):
     # A machine without the [dicom] extra: its decoder packages cannot be imported.
     script = ("import sys\n"
               "for name in ('pylibjpeg', 'libjpeg', 'openjpeg', 'rle', 'gdcm'): sys.modules[name] = None\n"
-              "from cxr_tf import imaging\n"
+              "from cxr_tf.io import imaging\n"
               f"try:\n    imaging.decode_gray8(open({str(path)!r}, 'rb').read())\n"
               "except imaging.ImageError as err:\n    print(err)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
