@@ -168,7 +168,10 @@ PHANTOMS: dict[str, Phantoms] = {
          "--val", "0.1"),
         n=1000, size=32, reduced={**_SMALL, "epochs": 4}),
     "s4": Phantoms(
-        "kermany", ("--difficulty", "0.3", "--label-noise", "0.05", "--valid-share", "0.2"),
+        # Viral (interstitial) against bacterial (lobar) pneumonia is the hard cut at 32 px: at difficulty 0.3
+        # every arm stayed near chance (test accuracy 0.30-0.41 on three classes); at 0.1 the baseline CNN
+        # reached 0.46 and ResNet50 0.50, each predicting all three classes.
+        "kermany", ("--difficulty", "0.1", "--label-noise", "0.05", "--valid-share", "0.2"),
         ("--dataset", "kermany", "--images", "{d}", "--classes", "3", "--split", "source"),
         # The single-phase arms train as many epochs as the two-phase ones (one frozen, four fine-tuning).
         n=1000, size=32, reduced={**_SMALL, "epochs": 5}, two_phase=_TWO_PHASE),
