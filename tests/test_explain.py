@@ -67,6 +67,15 @@ def test_cam_peaks_in_the_quadrant_the_class_logit_sees(head, stride, class_inde
     assert (x > SIDE / 2, y > SIDE / 2) == QUADRANTS[class_index]
 
 
+@pytest.mark.parametrize("head", ["multilabel", "multiclass", "multilabel3"])
+def test_one_class_per_image_gives_each_image_the_map_of_its_own_class(head):
+    model, images = quadrant_model(head, 1), np.concatenate([two_blobs()] * 2)
+    mixed = explain.grad_cam(model, images, [1, 0], HEADS.get(head))
+    np.testing.assert_allclose(mixed[0], explain.grad_cam(model, images[:1], 1, HEADS.get(head))[0], atol=1e-6)
+    np.testing.assert_allclose(mixed[1], explain.grad_cam(model, images[:1], 0, HEADS.get(head))[0], atol=1e-6)
+    assert [(x > SIDE / 2, y > SIDE / 2) for x, y in map(explain.peak, mixed)] == [QUADRANTS[1], QUADRANTS[0]]
+
+
 def test_feature_layer_is_the_last_map_before_the_head():
     assert explain.feature_layer(quadrant_model("multilabel")).name == "features"
 

@@ -69,6 +69,26 @@ def test_the_phantom_reduction_keeps_each_arm_frozen_or_fine_tuned_as_the_study_
         assert small.epochs >= (1 if fine_tunes else 2), arm.name
 
 
+def test_an_arms_own_phantom_overrides_come_after_the_reduced_grid_and_before_set(tmp_path):
+    s4 = STUDIES.get("s4")
+    vit, resnet = s4.arm("vit_pretrained"), s4.arm("resnet50")
+    phantoms = dataclasses.replace(s4.phantoms, reduced={**s4.phantoms.reduced, "epochs": 4},
+                                   arms={"vit_pretrained": {"epochs": 2}})
+
+    def cfg(arm, **kw):
+        return runner.arm_config(arm, records="r", out=tmp_path, phantoms=phantoms, **kw)
+
+    assert cfg(vit).epochs == 2
+    assert cfg(resnet).epochs == s4.phantoms.two_phase["epochs"]  # the neighbours keep the grid's
+    assert cfg(vit, overrides={"epochs": 3}).epochs == 3
+
+
+def test_phantom_overrides_of_an_arm_the_study_lacks_are_refused():
+    s2 = STUDIES.get("s2")
+    with pytest.raises(ValueError, match="unknown arm.*resnet152_unfrozn"):
+        dataclasses.replace(s2, phantoms=dataclasses.replace(s2.phantoms, arms={"resnet152_unfrozn": {"epochs": 1}}))
+
+
 def test_an_unknown_arm_is_one_line_naming_the_known_ones():
     with pytest.raises(UserError, match="no arm.*resnet99.*cnn5"):
         runner.select_arms(STUDIES.get("s3"), ["resnet99"])

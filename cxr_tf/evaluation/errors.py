@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cxr_tf.training.runs import Run
 
 PER_CLASS = 3
+CAM_BATCH = 16  # images per Grad-CAM pass: activations and gradients of a batch are held at once
 DIRECTORY = "errors"
 INDEX_FILE = "errors.json"
 KINDS = {"fp": "false positive", "fn": "false negative"}
@@ -98,16 +99,17 @@ def gallery(model: Any, run: Run, records: str, split: str, preds: Predictions, 
     examples = stored_examples(records, split, {e["path"] for e in entries}, size)
     folder = out_dir / DIRECTORY
     folder.mkdir(parents=True, exist_ok=True)
-    for name in run.classes:
-        chosen = [e for e in entries if e["class"] == name]
-        if not chosen:
-            continue
-        grays = [examples[e["path"]][0] for e in chosen]
-        inputs = np.stack([examples[e["path"]][1] for e in chosen])
-        heatmaps = explain.grad_cam(model, inputs, run.classes.index(name), run.head)
-        for entry, gray, heatmap in zip(chosen, grays, heatmaps):
-            to_model = Transform(size / gray.shape[1], size / gray.shape[0], 0.0, 0.0)
-            entry["file"] = f"{DIRECTORY}/{explain.file_stem(name)}_{entry['kind']}_{entry['rank']}.png"
-            explain.save_png(out_dir / entry["file"], explain.overlay(gray, heatmap, to_model))
+    # Grad-CAM of a batch of images at a time, each image's map of its own class: one forward and one
+    # backward pass per batch rather than per class (a 470-layer network runs eagerly here).
+    heatmaps: list[np.ndarray] = []
+    for start in range(0, len(entries), CAM_BATCH):
+        chunk = entries[start:start + CAM_BATCH]
+        heatmaps.extend(explain.grad_cam(model, np.stack([examples[e["path"]][1] for e in chunk]),
+                                         [run.classes.index(e["class"]) for e in chunk], run.head))
+    for entry, heatmap in zip(entries, heatmaps):
+        gray = examples[entry["path"]][0]
+        to_model = Transform(size / gray.shape[1], size / gray.shape[0], 0.0, 0.0)
+        entry["file"] = f"{DIRECTORY}/{explain.file_stem(entry['class'])}_{entry['kind']}_{entry['rank']}.png"
+        explain.save_png(out_dir / entry["file"], explain.overlay(gray, heatmap, to_model))
     (out_dir / INDEX_FILE).write_text(json.dumps(entries, indent=2))
     return entries

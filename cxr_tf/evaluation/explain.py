@@ -88,13 +88,14 @@ def feature_layer(model: Any, name: str | None = None) -> Any:
     return last
 
 
-def grad_cam(model: Any, images: Any, class_index: int, head: Head, layer: str | None = None) -> np.ndarray:
-    """Grad-CAM heatmaps of one class.
+def grad_cam(model: Any, images: Any, class_index: int | Sequence[int], head: Head,
+             layer: str | None = None) -> np.ndarray:
+    """Grad-CAM heatmaps of one class, or of one class per image (one forward and one backward pass either way).
 
     Args:
         model: a zoo ``keras.Model`` (float32 [B, S, S, 1] 0-255 gray in, logits out).
         images: float32 [B, S, S, 1] model inputs, 0-255.
-        class_index: k, the class's position in the model's output.
+        class_index: k, the class's position in the model's output, or int [B], each image's class.
         head: the model's head; its ``class_logit`` is the target (logit ``[:, k]``, or the positive
             state's ``[:, k, 1]`` for ``multilabel3``).
         layer: name of the feature map to weigh (default ``feature_layer(model)``).

@@ -45,7 +45,7 @@ def arm_config(arm: Arm, *, records: str, out: Path, phantoms: Phantoms | None =
     (``--phantoms``), then ``overrides`` (``--set``), with ``records``, ``out/<arm>`` and ``deterministic`` last."""
     values = {**config_lib.load_toml(arm.recipe_path), **arm.overrides}
     if phantoms is not None:
-        values = phantoms.reduce(values)
+        values = phantoms.reduce(arm.name, values)
     values.update(overrides or {})
     values.update(records=records, out=str(out / arm.name), deterministic=deterministic)
     values = {key: value for key, value in values.items() if value is not None}
