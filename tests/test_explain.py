@@ -76,6 +76,13 @@ def test_one_class_per_image_gives_each_image_the_map_of_its_own_class(head):
     assert [(x > SIDE / 2, y > SIDE / 2) for x, y in map(explain.peak, mixed)] == [QUADRANTS[1], QUADRANTS[0]]
 
 
+def test_more_images_than_one_pass_holds_get_the_maps_they_get_in_one_pass(monkeypatch):
+    model, images = quadrant_model("multilabel", 1), np.concatenate([two_blobs()] * 3)
+    whole = explain.grad_cam(model, images, [0, 1, 0], HEADS.get("multilabel"))
+    monkeypatch.setattr(explain, "CAM_BATCH", 2)
+    np.testing.assert_allclose(explain.grad_cam(model, images, [0, 1, 0], HEADS.get("multilabel")), whole, atol=1e-6)
+
+
 def test_feature_layer_is_the_last_map_before_the_head():
     assert explain.feature_layer(quadrant_model("multilabel")).name == "features"
 

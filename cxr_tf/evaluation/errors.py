@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from cxr_tf.training.runs import Run
 
 PER_CLASS = 3
-CAM_BATCH = 16  # images per Grad-CAM pass: activations and gradients of a batch are held at once
 DIRECTORY = "errors"
 INDEX_FILE = "errors.json"
 KINDS = {"fp": "false positive", "fn": "false negative"}
@@ -99,13 +98,10 @@ def gallery(model: Any, run: Run, records: str, split: str, preds: Predictions, 
     examples = stored_examples(records, split, {e["path"] for e in entries}, size)
     folder = out_dir / DIRECTORY
     folder.mkdir(parents=True, exist_ok=True)
-    # Grad-CAM of a batch of images at a time, each image's map of its own class: one forward and one
-    # backward pass per batch rather than per class (a 470-layer network runs eagerly here).
-    heatmaps: list[np.ndarray] = []
-    for start in range(0, len(entries), CAM_BATCH):
-        chunk = entries[start:start + CAM_BATCH]
-        heatmaps.extend(explain.grad_cam(model, np.stack([examples[e["path"]][1] for e in chunk]),
-                                         [run.classes.index(e["class"]) for e in chunk], run.head))
+    # Each image's map of its own class, the whole gallery in as few passes as Grad-CAM allows rather
+    # than a pass per class (a 470-layer network runs eagerly here).
+    heatmaps = explain.grad_cam(model, np.stack([examples[e["path"]][1] for e in entries]),
+                                [run.classes.index(e["class"]) for e in entries], run.head) if entries else []
     for entry, heatmap in zip(entries, heatmaps):
         gray = examples[entry["path"]][0]
         to_model = Transform(size / gray.shape[1], size / gray.shape[0], 0.0, 0.0)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 DISPLAY_MIN_SIDE = 256
 OVERLAY_ALPHA = 0.4
 BATCH_SIZE = 32
+CAM_BATCH = 16  # images per Grad-CAM pass (one forward, one backward)
 # Grad-CAM's resolution is its feature map's; below 7 cells a peak cannot fall inside a small box.
 MIN_CAM_SIDE = 7
 
@@ -90,7 +91,7 @@ def feature_layer(model: Any, name: str | None = None) -> Any:
 
 def grad_cam(model: Any, images: Any, class_index: int | Sequence[int], head: Head,
              layer: str | None = None) -> np.ndarray:
-    """Grad-CAM heatmaps of one class, or of one class per image (one forward and one backward pass either way).
+    """Grad-CAM heatmaps of one class, or of one class per image, ``CAM_BATCH`` images a pass.
 
     Args:
         model: a zoo ``keras.Model`` (float32 [B, S, S, 1] 0-255 gray in, logits out).
@@ -105,13 +106,23 @@ def grad_cam(model: Any, images: Any, class_index: int | Sequence[int], head: He
         raises the logit.
     """
     import keras
-    import tensorflow as tf
 
     probe = keras.Model(model.inputs, [feature_layer(model, layer).output, model.outputs[0]])
-    images = tf.convert_to_tensor(images, tf.float32)
+    images = np.asarray(images, np.float32)
+    classes = np.broadcast_to(np.asarray(class_index, np.int32), (len(images),))
+    # CAM_BATCH images a pass: a pass holds the activations and gradients of all its images at once.
+    return np.concatenate([_grad_cam_pass(probe, images[i:i + CAM_BATCH], classes[i:i + CAM_BATCH], head)
+                           for i in range(0, len(images), CAM_BATCH)])
+
+
+def _grad_cam_pass(probe: Any, images: np.ndarray, classes: np.ndarray, head: Head) -> np.ndarray:
+    """``grad_cam`` of images [b, S, S, 1] and their classes int [b] through ``probe`` (features, logits)."""
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images)
     with tf.GradientTape() as tape:
         fmap, logits = probe(images, training=False)
-        target = head.class_logit(logits, class_index)
+        target = head.class_logit(logits, classes)
     # Examples are independent in inference mode, so the gradient of the batch sum is per example.
     grads = tf.cast(tape.gradient(target, fmap), tf.float32)
     fmap = tf.cast(fmap, tf.float32)
@@ -358,18 +369,20 @@ def _score(model: Any, run: Run, batch: list[dict[str, Any]], result: HitRate, k
            layer: str | None) -> list[Explained]:
     size = run.config.image_size
     kept = []
-    for k, name in enumerate(run.classes):
-        members = [example for example in batch if name in example["boxes"]]
-        if not members:
-            continue
-        heatmaps = grad_cam(model, np.stack([m["image"] for m in members]), k, run.head, layer)
-        for example, heatmap in zip(members, heatmaps):
-            height, width = example["gray"].shape
-            to_model = Transform(size / width, size / height, 0.0, 0.0)
-            boxes = scale_boxes(example["boxes"][name], to_model)
-            hit = inside(peak(heatmap), boxes)
-            result.add(name, hit, box_fraction(boxes, size))
-            if len(kept) < keep:
-                kept.append(Explained(example["path"], name, example["gray"], heatmap, to_model,
-                                      example["boxes"][name], hit))
+    # Every (image, boxed class) pair of the batch in one Grad-CAM pass, each pair's map of its own class.
+    pairs = [(example, k) for k, name in enumerate(run.classes) for example in batch if name in example["boxes"]]
+    if not pairs:
+        return kept
+    heatmaps = grad_cam(model, np.stack([example["image"] for example, _ in pairs]), [k for _, k in pairs],
+                        run.head, layer)
+    for (example, k), heatmap in zip(pairs, heatmaps):
+        name = run.classes[k]
+        height, width = example["gray"].shape
+        to_model = Transform(size / width, size / height, 0.0, 0.0)
+        boxes = scale_boxes(example["boxes"][name], to_model)
+        hit = inside(peak(heatmap), boxes)
+        result.add(name, hit, box_fraction(boxes, size))
+        if len(kept) < keep:
+            kept.append(Explained(example["path"], name, example["gray"], heatmap, to_model,
+                                  example["boxes"][name], hit))
     return kept

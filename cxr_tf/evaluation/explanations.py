@@ -111,8 +111,11 @@ def explain_images(run: Run, model: Any, images: Sequence[str | Path], out: Path
         image = run.input_spec.from_gray(gray)[np.newaxis]
         probs = np.asarray(run.head.probabilities(model(image, training=False)))[0]
         transform = imaging.resize(gray, run.config.image_size, run.info.resize)[1]
-        for name in classes or default_classes(run.classes, probs, thresholds):
-            heatmap = explain.grad_cam(model, image, run.classes.index(name), run.head, layer)[0]
+        names = list(classes or default_classes(run.classes, probs, thresholds))
+        # The image once per class, in one Grad-CAM pass.
+        heatmaps = explain.grad_cam(model, np.repeat(image, len(names), axis=0),
+                                    [run.classes.index(name) for name in names], run.head, layer)
+        for name, heatmap in zip(names, heatmaps):
             target = unused(out / f"{explain.file_stem(path.stem)}_{explain.file_stem(name)}.png", written)
             panel = explain.overlay(gray, heatmap, transform)
             explain.save_png(target, panel)
