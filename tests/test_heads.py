@@ -53,14 +53,14 @@ def test_u_multiclass_positive_label_and_grad_cam_target_are_the_positive_state(
     one_hot = np.array([[[0, 1, 0], [0, 0, 1]]], np.float32)  # class 0 positive, class 1 uncertain
     np.testing.assert_array_equal(head.positive_labels(one_hot), [[1, 0]])
     logits = np.arange(6, dtype=np.float32).reshape(1, 2, 3)
-    np.testing.assert_array_equal(head.class_logit(logits, 1), [4.0])
+    np.testing.assert_array_equal(head.class_logit(logits, [1]), [4.0])
 
 
 @pytest.mark.parametrize("name", ["multilabel", "multiclass"])
 def test_single_state_heads_keep_labels_and_target_the_class_logit(name):
     labels = np.array([[1, 0, 1]], np.float32)
     np.testing.assert_array_equal(HEADS.get(name).positive_labels(labels), labels)
-    np.testing.assert_array_equal(HEADS.get(name).class_logit(LOGITS, 0), [2.0])
+    np.testing.assert_array_equal(HEADS.get(name).class_logit(LOGITS, [0]), [2.0])
 
 
 def test_decisions_threshold_each_class_unless_the_head_is_exclusive():

@@ -78,16 +78,13 @@ class Head:
         each class is positive (an uncertain U-MultiClass label counts as not positive)."""
         return labels[..., POSITIVE_STATE] if self.states > 1 else labels
 
-    def class_logit(self, logits: Any, class_index: Any) -> Any:
-        """The logit whose gradient Grad-CAM follows: ``[B]`` from ``logits`` ``[B, *output_shape(K)]`` (the
-        positive state's for U-MultiClass), of class ``class_index`` (an int), or of each image's own class
-        (int ``[B]``)."""
-        logits = logits[..., POSITIVE_STATE] if self.states > 1 else logits
-        if np.ndim(class_index) == 0:
-            return logits[:, int(class_index)]
+    def class_logit(self, logits: Any, class_indices: Any) -> Any:
+        """The logits whose gradients Grad-CAM follows: ``[B]`` from ``logits`` ``[B, *output_shape(K)]``, each
+        image's at its own class (int ``[B]``), the positive state's for U-MultiClass."""
         import keras
 
-        return keras.ops.take_along_axis(logits, keras.ops.convert_to_tensor(class_index)[:, None], axis=1)[:, 0]
+        logits = logits[..., POSITIVE_STATE] if self.states > 1 else logits
+        return keras.ops.take_along_axis(logits, keras.ops.convert_to_tensor(class_indices)[:, None], axis=1)[:, 0]
 
     def decisions(self, probs: np.ndarray, thresholds: np.ndarray | None) -> np.ndarray:
         """bool ``[N, K]``: the classes predicted from probabilities ``[N, K]``: the top class of each
